@@ -1,0 +1,50 @@
+// `gatehouse [serve] -c FILE`: run until SIGTERM/SIGINT; SIGHUP reloads (an invalid new
+// config is logged with its errors and the running one kept).
+import { createLogger } from '../logging.js';
+import { startGateway } from '../server/gateway.js';
+import { configPath, type CliIo } from './io.js';
+import { loadAndCompile } from './load-compiled.js';
+
+export async function runServe(options: { config?: string }, io: CliIo): Promise<number> {
+  const file = configPath(options.config, io.env);
+  const loaded = await loadAndCompile(file, io.env);
+  if (!loaded.ok) {
+    for (const line of loaded.messages) io.stderr.write(line + '\n');
+    io.stderr.write(`gatehouse: not started, ${file} has ${loaded.messages.length} problem(s)\n`);
+    return 1;
+  }
+  const log = createLogger(loaded.config.logLevel as 'info');
+  const gateway = await startGateway({ config: loaded.config, log });
+
+  let reloading = Promise.resolve();
+  const reload = (): void => {
+    reloading = reloading.then(async () => {
+      const next = await loadAndCompile(file, io.env);
+      if (!next.ok) {
+        log.error({ config: file, problems: next.messages }, 'config reload rejected; keeping the running config');
+        return;
+      }
+      await gateway.reload(next.config);
+    });
+  };
+  process.on('SIGHUP', reload);
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      process.off('SIGHUP', reload);
+      gateway.close().then(
+        () => {
+          log.flush();
+          resolve(0);
+        },
+        (error: unknown) => {
+          log.error({ err: { message: (error as Error).message } }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

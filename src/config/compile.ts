@@ -1,0 +1,334 @@
+// Compile at load, execute at request (architecture.md principle 1): the validated input
+// becomes frozen matchers, authenticators, header rules and listeners. Every problem is
+// collected with its file:line:column so `gatehouse check` reports them all at once;
+// `serve`, reload and `check` run this same function.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { hashScheme } from '../passwords.js';
+import { createMemoryAttemptStore, type AttemptStore } from '../pipeline/authenticate/attempts.js';
+import { createBasicAuthenticator } from '../pipeline/authenticate/basic.js';
+import { parseHtpasswd } from '../pipeline/authenticate/htpasswd.js';
+import { compileAllow } from '../pipeline/authorize/allow.js';
+import { HEADER_NAME, canonicalHeaderName } from '../pipeline/headers/canonical.js';
+import { compileTemplate, type CompiledTemplate } from '../pipeline/headers/template.js';
+import { createHeaderPolicy } from '../pipeline/headers/upstream-headers.js';
+import { compileMatch } from '../pipeline/match/compile-match.js';
+import { findShadowed } from '../pipeline/match/shadow.js';
+import { normalizeConfigPath } from '../pipeline/normalize/target.js';
+import type { CompiledRoute, Policy, RouteAuth, UpstreamTarget } from '../pipeline/policy.js';
+import { compileTrustedProxies, parseCidr, type TrustedPeer } from '../pipeline/trusted-proxies.js';
+import type { Authenticator } from '../pipeline/types.js';
+import { ConfigError, type Diagnostic } from './diagnostics.js';
+import type { LoadedConfig } from './load.js';
+
+type KeyPath = readonly (string | number)[];
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Limits {
+  readonly headerBytes: number;
+  readonly headerCount: number;
+  readonly targetBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyBytes: number;
+}
+
+export interface UpstreamTlsOptions {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly rejectUnauthorized: boolean;
+}
+
+export interface CompiledConfig {
+  readonly file: string;
+  /** sha256 of the effective configuration, for logs and metrics. */
+  readonly hash: string;
+  readonly listen: ListenAddress;
+  readonly admin: ListenAddress | undefined;
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  readonly limits: Limits;
+  /** Origins of `publicUrl` (scheme://host[:port]); Locations are rewritten to them. */
+  readonly publicOrigins: readonly string[];
+  readonly trustedPeer: TrustedPeer;
+  readonly policy: Policy;
+  readonly authenticators: ReadonlyMap<string, Authenticator>;
+  readonly logLevel: string;
+  /** TLS settings per upstream origin (https upstreams only). */
+  readonly upstreamTls: ReadonlyMap<string, UpstreamTlsOptions>;
+  close(): Promise<void>;
+}
+
+export interface CompileDeps {
+  /** Shared failure counters; one per process (memory) or shared by instances (Redis). */
+  readonly attempts?: AttemptStore;
+}
+
+const RESERVED_TEMPLATE_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'authorization', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
+
+export function parseListen(value: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  if (m[2] !== undefined && host !== '' && isIP(host) === 0 && !/^[A-Za-z0-9.-]+$/.test(host)) return undefined;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function originOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
+function describeAllow(allow: Readonly<Record<string, unknown>> | undefined): string[] {
+  if (!allow) return [];
+  return Object.entries(allow).map(([key, value]) =>
+    key === 'claims'
+      ? `claims: ${Object.entries(value as Record<string, unknown>).map(([path, v]) => `${path} = ${[v].flat().join(' | ')}`).join(', ')}`
+      : `${key}: ${(value as unknown[]).join(' | ')}`,
+  );
+}
+
+export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}): Promise<CompiledConfig> {
+  const input = loaded.input;
+  const diagnostics: Diagnostic[] = [];
+  const problem = (path: KeyPath, message: string): void => {
+    diagnostics.push(loaded.diagnostic(path, message));
+  };
+
+  const listen = parseListen(input.listen);
+  if (!listen) problem(['listen'], 'must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080');
+  let admin: ListenAddress | undefined;
+  if (input.admin !== false) {
+    admin = parseListen(input.admin.listen);
+    if (!admin) problem(['admin', 'listen'], 'must be host:port, e.g. 127.0.0.1:9090');
+    else if (listen && admin.port !== 0 && admin.port === listen.port && admin.host === listen.host) problem(['admin', 'listen'], 'must differ from listen');
+  }
+
+  const publicUrls = input.publicUrl === undefined ? [] : Array.isArray(input.publicUrl) ? input.publicUrl : [input.publicUrl];
+  const publicOrigins: string[] = [];
+  publicUrls.forEach((raw, i) => {
+    const path = Array.isArray(input.publicUrl) ? ['publicUrl', i] : ['publicUrl'];
+    try {
+      const url = new URL(raw);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') problem(path, 'must be an http or https URL');
+      else if (url.username || url.password || url.search || url.hash) problem(path, 'must not carry credentials, a query or a fragment');
+      else publicOrigins.push(originOf(url));
+    } catch {
+      problem(path, 'must be an absolute URL such as https://app.example.com');
+    }
+  });
+
+  input.trustedProxies.forEach((entry, i) => {
+    if (!parseCidr(entry)) problem(['trustedProxies', i], 'must be an IP address or CIDR range such as 10.0.0.0/8');
+  });
+
+  const stripPrefixes = input.identity.stripPrefixes;
+  stripPrefixes.forEach((p, i) => {
+    if (!HEADER_NAME.test(p)) problem(['identity', 'stripPrefixes', i], 'must be the start of a header name (letters, digits, "-")');
+  });
+  for (const [key, name] of Object.entries(input.identity.headers)) {
+    if (!HEADER_NAME.test(name)) problem(['identity', 'headers', key], 'must be a valid header name');
+  }
+
+  // Authenticators
+  const attempts = deps.attempts ?? createMemoryAttemptStore();
+  const authenticators = new Map<string, Authenticator>();
+  for (const [name, spec] of Object.entries(input.authenticators)) {
+    const base: KeyPath = ['authenticators', name];
+    const users = new Map<string, string>();
+    if (spec.htpasswd !== undefined) {
+      const file = resolve(loaded.dir, spec.htpasswd);
+      let text: string | undefined;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        problem([...base, 'htpasswd'], `cannot read htpasswd file ${spec.htpasswd}`);
+      }
+      if (text !== undefined) {
+        const parsed = parseHtpasswd(text);
+        for (const e of parsed.errors) problem([...base, 'htpasswd'], `${spec.htpasswd}:${e.line}: ${e.message}`);
+        for (const [user, hash] of parsed.entries) users.set(user, hash);
+      }
+    }
+    (spec.users ?? []).forEach((u, i) => {
+      if (hashScheme(u.hash) === undefined) problem([...base, 'users', i, 'hash'], 'unsupported hash scheme (accepted: bcrypt $2a$/$2b$/$2y$, argon2id); make one with `gatehouse hash-password`');
+      else if (users.has(u.name)) problem([...base, 'users', i, 'name'], `user "${u.name}" is defined twice`);
+      else users.set(u.name, u.hash);
+    });
+    if (users.size === 0) problem(base, 'defines no users (set htpasswd or users)');
+    const groups = new Map<string, readonly string[]>(Object.entries(spec.groups ?? {}));
+    // HTTP field values are Latin-1 at most (RFC 9110 §5.5); Node refuses anything above U+00FF.
+    if (/[^\x20-\x7e\xa0-\xff]/.test(spec.realm)) problem([...base, 'realm'], 'must be printable ASCII or Latin-1 text');
+    if (diagnostics.length > 0) continue;
+    authenticators.set(
+      name,
+      await createBasicAuthenticator(
+        {
+          name,
+          realm: spec.realm,
+          users,
+          groups,
+          throttle: {
+            windowMs: spec.throttle.window,
+            maxFailuresPerUserAndIp: spec.throttle.maxFailuresPerUserAndIp,
+            maxFailuresPerIp: spec.throttle.maxFailuresPerIp,
+            slowdownAfterUserFailures: spec.throttle.slowdownAfterUserFailures,
+          },
+          cache: { maxEntries: spec.cache.maxEntries, ttlMs: spec.cache.ttl },
+        },
+        { attempts },
+      ),
+    );
+  }
+
+  // Routes
+  const identityNames = new Set(Object.values(input.identity.headers).map(canonicalHeaderName));
+  const templateHeaders: string[] = [];
+  const upstreamTls = new Map<string, { options: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean }; route: number }>();
+  const routes: CompiledRoute[] = [];
+  const routeNames = new Map<string, number>();
+  input.routes.forEach((r, index) => {
+    const base: KeyPath = ['routes', index];
+    const before = diagnostics.length;
+    if (routeNames.has(r.name)) problem([...base, 'name'], `route name "${r.name}" is already used by routes[${routeNames.get(r.name)}]`);
+    routeNames.set(r.name, index);
+
+    const compiled = compileMatch(r.match);
+    if (!compiled.ok) for (const e of compiled.errors) problem([...base, 'match', ...e.key.split(/[[\]]/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k))], e.message);
+
+    let upstream: UpstreamTarget | undefined;
+    if (r.upstream === 'echo') upstream = { kind: 'echo' };
+    else {
+      try {
+        const url = new URL(r.upstream);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') problem([...base, 'upstream'], 'must be "echo" or an http(s) URL');
+        else if (url.username || url.password || url.search || url.hash) problem([...base, 'upstream'], 'must not carry credentials, a query or a fragment');
+        else {
+          const basePath = url.pathname.replace(/\/+$/, '');
+          const normalized = normalizeConfigPath(basePath || '/');
+          if (!normalized.ok) problem([...base, 'upstream'], `path is ambiguous (${normalized.reason})`);
+          upstream = { kind: 'http', origin: originOf(url), authority: url.host, basePath };
+        }
+      } catch {
+        problem([...base, 'upstream'], 'must be "echo" or an absolute http(s) URL such as http://127.0.0.1:9000');
+      }
+    }
+    if (r.upstreamTls) {
+      if (upstream?.kind !== 'http' || !upstream.origin.startsWith('https:')) problem([...base, 'upstreamTls'], 'applies only to https upstreams');
+      else {
+        const options = { ...r.upstreamTls };
+        const prior = upstreamTls.get(upstream.origin);
+        if (prior && JSON.stringify(prior.options) !== JSON.stringify(options)) problem([...base, 'upstreamTls'], `differs from routes[${prior.route}], which uses the same upstream origin`);
+        else upstreamTls.set(upstream.origin, { options, route: index });
+      }
+    }
+
+    let auth: RouteAuth | undefined;
+    const names = Array.isArray(r.auth) ? r.auth : [r.auth];
+    const authPath = (i: number): KeyPath => (Array.isArray(r.auth) ? [...base, 'auth', i] : [...base, 'auth']);
+    if (names.length === 1 && names[0] === 'anonymous') auth = { kind: 'anonymous' };
+    else if (names.length === 1 && names[0] === 'deny') auth = { kind: 'deny' };
+    else {
+      const list: Authenticator[] = [];
+      names.forEach((n, i) => {
+        if (n === 'anonymous' || n === 'deny') problem(authPath(i), `"${n}" stands alone; it cannot be combined with other authenticators`);
+        else if (!(n in input.authenticators)) {
+          const known = Object.keys(input.authenticators);
+          problem(authPath(i), `unknown authenticator "${n}"; defined: ${known.length ? known.join(', ') : '(none)'}, or anonymous, deny`);
+        } else if (names.indexOf(n) !== i) problem(authPath(i), `authenticator "${n}" is listed twice`);
+        else {
+          const a = authenticators.get(n);
+          if (a) list.push(a);
+        }
+      });
+      auth = { kind: 'check', authenticators: list };
+    }
+    if (r.allow && auth?.kind !== 'check') problem([...base, 'allow'], 'needs an authenticator: anonymous and deny routes have no identity to check');
+
+    const templates: Array<{ header: string; render: CompiledTemplate }> = [];
+    for (const [header, template] of Object.entries(r.headers ?? {})) {
+      const hp = [...base, 'headers', header];
+      const canonical = canonicalHeaderName(header);
+      if (!HEADER_NAME.test(header)) problem(hp, 'is not a valid header name');
+      else if (RESERVED_TEMPLATE_HEADERS.has(canonical) || identityNames.has(canonical)) problem(hp, 'is set by gatehouse itself and cannot be templated');
+      const t = compileTemplate(template);
+      if (!t.ok) problem(hp, t.message);
+      else {
+        templates.push({ header, render: t.render });
+        templateHeaders.push(header);
+      }
+    }
+
+    let stripPrefix: string | undefined;
+    if (r.rewrite?.stripPrefix !== undefined) {
+      const n = normalizeConfigPath(r.rewrite.stripPrefix);
+      if (!r.rewrite.stripPrefix.startsWith('/') || !n.ok) problem([...base, 'rewrite', 'stripPrefix'], 'must be a normalized absolute path such as /api');
+      else stripPrefix = n.path.replace(/\/+$/, '') || undefined;
+    }
+
+    if (diagnostics.length > before || !compiled.ok || !upstream || !auth) return;
+    routes.push(
+      Object.freeze({
+        index,
+        name: r.name,
+        match: compiled.match,
+        upstream,
+        auth,
+        allow: compileAllow(r.allow),
+        requirements: describeAllow(r.allow),
+        templates,
+        forwardCredentials: r.forwardCredentials,
+        allowMethodOverride: r.allowMethodOverride,
+        preserveHost: r.preserveHost,
+        stripPrefix,
+        timeoutMs: r.timeout,
+        allowPreflight: r.allowPreflight,
+      }),
+    );
+  });
+
+  for (const { index, by } of findShadowed(input.routes.map((r) => r.match))) {
+    problem(['routes', index, 'match'], `can never match: route "${input.routes[by]!.name}" (routes[${by}]) above it matches every request this one would`);
+  }
+
+  if (diagnostics.length > 0) {
+    await Promise.all([...authenticators.values()].map((a) => a.close?.()));
+    throw new ConfigError(diagnostics);
+  }
+
+  const limits = input.limits;
+  const policy: Policy = Object.freeze({
+    routes: Object.freeze(routes),
+    headers: createHeaderPolicy(input.identity.headers, stripPrefixes, templateHeaders),
+  });
+  return Object.freeze({
+    file: loaded.file,
+    hash: createHash('sha256').update(JSON.stringify(input)).digest('hex'),
+    listen: listen!,
+    admin,
+    tls: input.tls,
+    limits: {
+      headerBytes: limits.headerBytes,
+      headerCount: limits.headerCount,
+      targetBytes: limits.targetBytes,
+      headersTimeoutMs: limits.headersTimeout,
+      bodyBytes: limits.bodyBytes,
+    },
+    publicOrigins,
+    trustedPeer: compileTrustedProxies(input.trustedProxies),
+    policy,
+    authenticators,
+    logLevel: input.log.level,
+    upstreamTls: new Map([...upstreamTls].map(([origin, { options }]) => [origin, options])),
+    async close() {
+      await Promise.all([...authenticators.values()].map((a) => a.close?.()));
+    },
+  });
+}

@@ -1,0 +1,88 @@
+// Starts the proxy and admin listeners for a compiled config, swaps configs on reload,
+// and closes everything in order on shutdown.
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { CompiledConfig } from '../config/compile.js';
+import type { Logger } from '../logging.js';
+import { createUpstreamDispatcher } from '../upstream/dispatcher.js';
+import { createAdminApp, type AdminState } from './admin-app.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createProxyApp } from './proxy-app.js';
+import type { ActiveConfig, Runtime } from './runtime.js';
+
+export interface Gateway {
+  readonly runtime: Runtime;
+  readonly metrics: Metrics;
+  /** http(s)://host:port the proxy listens on. */
+  readonly proxyUrl: string;
+  readonly adminUrl: string | undefined;
+  /** Swap to a new compiled config; requests in flight finish on the old one. */
+  reload(next: CompiledConfig): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  readonly config: CompiledConfig;
+  readonly log: Logger;
+  readonly metrics?: Metrics;
+  /** How long a replaced config's pools stay open for requests still using them. */
+  readonly retireAfterMs?: number;
+}
+
+function activate(config: CompiledConfig): ActiveConfig {
+  return { config, dispatcher: createUpstreamDispatcher(config.upstreamTls) };
+}
+
+async function retire(active: ActiveConfig): Promise<void> {
+  await Promise.allSettled([active.dispatcher.close(), active.config.close()]);
+}
+
+function urlOf(app: FastifyInstance, scheme: string): string {
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { log } = options;
+  const metrics = options.metrics ?? createMetrics();
+  const runtime: { current: ActiveConfig } = { current: activate(options.config) };
+  const state: AdminState = { ready: false, configHash: options.config.hash };
+  const retiring = new Set<NodeJS.Timeout>();
+
+  const proxy = await createProxyApp({ runtime, log, metrics });
+  const admin = options.config.admin ? createAdminApp({ log, metrics, state }) : undefined;
+  const scheme = options.config.tls ? 'https' : 'http';
+  await proxy.listen({ host: options.config.listen.host, port: options.config.listen.port });
+  if (admin && options.config.admin) await admin.listen({ host: options.config.admin.host, port: options.config.admin.port });
+  state.ready = true;
+  const proxyUrl = urlOf(proxy, scheme);
+  const adminUrl = admin ? urlOf(admin, 'http') : undefined;
+  log.info({ proxy: proxyUrl, admin: adminUrl, config: options.config.file, routes: options.config.policy.routes.length }, 'gatehouse listening');
+
+  return {
+    runtime,
+    metrics,
+    proxyUrl,
+    adminUrl,
+    async reload(next) {
+      const previous = runtime.current;
+      runtime.current = activate(next);
+      state.configHash = next.hash;
+      const timer = setTimeout(() => {
+        retiring.delete(timer);
+        void retire(previous);
+      }, options.retireAfterMs ?? 60_000);
+      timer.unref();
+      retiring.add(timer);
+      log.info({ config: next.file, hash: next.hash.slice(0, 12), routes: next.policy.routes.length }, 'config reloaded');
+    },
+    async close() {
+      state.ready = false;
+      await proxy.close();
+      if (admin) await admin.close();
+      for (const t of retiring) clearTimeout(t);
+      await retire(runtime.current);
+    },
+  };
+}

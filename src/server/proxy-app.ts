@@ -1,0 +1,233 @@
+// Fastify as a thin shell around the pipeline: one onRequest hook turns the request into
+// facts and a decision BEFORE any body byte is read; one catch-all handler forwards
+// allowed requests. Routing is ours (on the normalized path), never Fastify's.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import { Transform, type Readable } from 'node:stream';
+import replyFrom from '@fastify/reply-from';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { CompiledConfig } from '../config/compile.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { buildFacts, type RawRequest } from '../pipeline/facts.js';
+import { denyAnswer, errorAnswer, type HttpAnswer } from '../pipeline/respond/deny.js';
+import { decide, type Decision } from '../pipeline/run.js';
+import type { RequestFacts } from '../pipeline/types.js';
+import { echoBody } from '../upstream/echo.js';
+import { recordRequest, type RequestRecord } from './request-log.js';
+import type { Metrics } from './metrics.js';
+import { rewriteResponseHeaders } from './response-headers.js';
+import { handleUpgrade } from './upgrade.js';
+import { rawRequestOf, type Runtime } from './runtime.js';
+
+export interface ProxyDeps {
+  readonly runtime: Runtime;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gatehouse: RequestRecord;
+  }
+}
+
+const BODYLESS = new Set(['GET', 'HEAD']);
+
+function send(reply: FastifyReply, answer: HttpAnswer): FastifyReply {
+  for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+  return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
+}
+
+/** Upstream failures → 502/504 with no identity data (security.md §10). */
+function upstreamErrorCode(error: unknown): ErrorCode {
+  const err = error as { code?: string; statusCode?: number; cause?: { code?: string } };
+  const code = err.cause?.code ?? err.code;
+  if (err.statusCode === 504 || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'GATEHOUSE_ERR_UPSTREAM_TIMEOUT';
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'FST_REPLY_FROM_SERVICE_UNAVAILABLE') return 'GATEHOUSE_ERR_UPSTREAM_UNREACHABLE';
+  return 'GATEHOUSE_ERR_UPSTREAM_BAD_RESPONSE';
+}
+
+class BodyLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) done(Object.assign(new Error('request body too large'), { code: 'GATEHOUSE_BODY_TOO_LARGE' }));
+    else done(null, chunk);
+  }
+}
+
+export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> {
+  const { runtime, log, metrics } = deps;
+  // Server-level settings (listener, TLS, limits) are fixed at start; a reload changes policy.
+  const boot = runtime.current.config;
+  const scheme = boot.tls ? 'https' : 'http';
+  const limits = boot.limits;
+
+  const writeRaw = (socket: Socket, code: ErrorCode, requestId: string): void => {
+    if (!socket.writable) return;
+    const answer = errorAnswer(code, requestId);
+    const body = JSON.stringify(answer.body);
+    socket.end(
+      `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  };
+
+  const fastifyLog: FastifyBaseLogger = log.child({ component: 'fastify' }, { level: 'error' });
+  const app = fastify({
+    loggerInstance: fastifyLog,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    // Smuggling (security.md §14): keep Node's strict parser.
+    // Fastify never gets to parse a body: we stream it to the upstream after the decision.
+    bodyLimit: limits.bodyBytes,
+    serverFactory(handler) {
+      const options: http.ServerOptions = {
+        maxHeaderSize: limits.headerBytes,
+        requestTimeout: 0,
+        headersTimeout: limits.headersTimeoutMs,
+        // headersTimeout is only checked every connectionsCheckingInterval (30 s by default).
+        connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+        insecureHTTPParser: false,
+        joinDuplicateHeaders: false,
+      };
+      // An https.Server is an http.Server to Fastify (same request/response types).
+      const server = (boot.tls ? https.createServer({ ...options, cert: boot.tls.cert, key: boot.tls.key }, handler) : http.createServer(options, handler)) as http.Server;
+      // One more than the limit, so that exceeding it is visible (Node silently drops the rest).
+      server.maxHeadersCount = limits.headerCount + 1;
+      // Never answer 100 Continue before the auth decision (security.md §11): route the
+      // request through the normal handler; writeContinue() is called once it is allowed.
+      server.on('checkContinue', handler);
+      server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+        void handleUpgrade({ runtime, log, metrics, scheme }, req, socket, head);
+      });
+      return server;
+    },
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const code: ErrorCode =
+        err.code === 'HPE_HEADER_OVERFLOW' ? 'GATEHOUSE_ERR_REQUEST_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'GATEHOUSE_ERR_REQUEST_TIMEOUT' : 'GATEHOUSE_ERR_REQUEST_MALFORMED';
+      const requestId = randomUUID();
+      log.info({ requestId, outcome: 'refuse', code, reason: err.code ?? 'client-error', status: errorAnswer(code, requestId).status }, 'request');
+      metrics.requests.inc({ route: '', outcome: 'refuse', status: String(errorAnswer(code, requestId).status) });
+      writeRaw(socket, code, requestId);
+      socket.destroy();
+    },
+    frameworkErrors(error, request, reply) {
+      // Fastify's router refused the URL (e.g. invalid percent-encoding) before our hook ran.
+      request.gatehouse = { started: performance.now(), requestId: request.id, outcome: 'refuse', reason: error.code };
+      reply.header('x-request-id', request.id);
+      void send(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
+    },
+  });
+
+  await app.register(replyFrom, {
+    // reply-from fixes its client at registration; delegate to the current generation's
+    // dispatcher so reloads (new upstreams, new TLS settings) take effect.
+    undici: { request: (options: Dispatcher.RequestOptions, callback: (err: Error | null, data: Dispatcher.ResponseData) => void) => runtime.current.dispatcher.request(options, callback) } as unknown as Dispatcher,
+    disableRequestLogging: true,
+    contentTypesToEncode: [],
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (request, payload, done) => {
+    // Stream, never buffer: enforce limits.bodyBytes on chunked bodies as they pass.
+    const raw = payload as Readable;
+    done(null, request.headers['content-length'] === undefined ? raw.pipe(new BodyLimit(limits.bodyBytes)) : raw);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const active = runtime.current;
+    const record: RequestRecord = { started: performance.now(), requestId: request.id, outcome: 'refuse' };
+    request.gatehouse = record;
+    reply.header('x-request-id', request.id);
+    const { config } = active;
+    const built = buildFacts(rawRequestOf(request.raw, scheme), { ...config.limits }, config.trustedPeer);
+    if (!built.ok) {
+      record.reason = built.reason;
+      return send(reply, errorAnswer(built.code, request.id));
+    }
+    record.facts = built.facts;
+    const decision = await decide(config.policy, built.facts, { requestId: request.id });
+    record.decision = decision;
+    record.active = active;
+    if (decision.kind !== 'allow') {
+      record.outcome = decision.kind === 'no-route' ? 'no-route' : 'deny';
+      return send(reply, denyAnswer(decision, request.id));
+    }
+    record.outcome = 'allow';
+    // The decision is made: now, and only now, invite the body.
+    if (request.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
+    return undefined;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    recordRequest(log, metrics, request.gatehouse, reply.statusCode);
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const record = request.gatehouse;
+    if (record) {
+      record.outcome = 'error';
+      record.reason = error.code ?? 'internal';
+    }
+    const bodyTooLarge = error.code === 'GATEHOUSE_BODY_TOO_LARGE' || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
+    if (!bodyTooLarge) log.error({ requestId: request.id, err: { type: error.name, code: error.code, message: error.message } }, 'internal error');
+    return send(reply, errorAnswer(bodyTooLarge ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_INTERNAL', request.id));
+  });
+
+  const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const record = request.gatehouse;
+    const decision = record.decision as Extract<Decision, { kind: 'allow' }>;
+    const facts = record.facts as RequestFacts;
+    const { route, forward: fwd } = decision;
+    const active = record.active!;
+
+    if (route.upstream.kind === 'echo') {
+      let bytes = 0;
+      const body = request.body as Readable | undefined;
+      if (body) for await (const chunk of body) bytes += (chunk as Buffer).length;
+      return reply.code(200).type('application/json; charset=utf-8').header('cache-control', 'no-store').send(echoBody(fwd, bytes));
+    }
+
+    const headers = { ...fwd.headers };
+    if (BODYLESS.has(fwd.method)) {
+      // Fastify does not read GET/HEAD bodies; never announce one we do not send.
+      delete headers['content-length'];
+    }
+    const upstream = route.upstream;
+    const sent = performance.now();
+    return reply.from(upstream.origin + fwd.target, {
+      timeout: route.timeoutMs,
+      retryDelay: () => null,
+      getUpstream: () => upstream.origin,
+      rewriteRequestHeaders: () => headers,
+      rewriteHeaders: (upstreamHeaders) =>
+        rewriteResponseHeaders(upstreamHeaders, { upstreamOrigin: upstream.origin, facts, publicOrigins: active.config.publicOrigins, requestId: request.id }) as typeof upstreamHeaders,
+      onResponse: (_req, rep, res) => {
+        metrics.upstreamDuration.observe({ route: route.name }, (performance.now() - sent) / 1000);
+        rep.send(res.stream);
+      },
+      onError: (rep, { error }) => {
+        const code = upstreamErrorCode(error);
+        record.outcome = 'error';
+        record.reason = code;
+        metrics.upstreamErrors.inc({ route: route.name, code });
+        void send(rep as FastifyReply, errorAnswer(code, request.id));
+      },
+    });
+  };
+
+  app.all('*', forward);
+  app.setNotFoundHandler(forward);
+  return app;
+}

@@ -1,0 +1,39 @@
+import t from 'tap';
+import { ERRORS } from '../../../src/errors.js';
+import { denyAnswer, errorAnswer } from '../../../src/pipeline/respond/deny.js';
+import type { Decision } from '../../../src/pipeline/run.js';
+
+const route = { name: 'r' } as Extract<Decision, { kind: 'deny' }>['route'];
+function deny(code: keyof typeof ERRORS, extra: Partial<Extract<Decision, { kind: 'deny' }>> = {}): Extract<Decision, { kind: 'deny' }> {
+  return { kind: 'deny', route, code, reasons: ['x'], attempts: [], challenges: ['Basic realm="a", charset="UTF-8"', 'Basic realm="b", charset="UTF-8"'], ...extra };
+}
+
+t.test('no route: 404', async (t) => {
+  const a = denyAnswer({ kind: 'no-route' }, 'rid');
+  t.equal(a.status, 404);
+  t.same(a.body, { error: 'Not Found', code: 'GATEHOUSE_ERR_ROUTE_NOT_FOUND', message: ERRORS.GATEHOUSE_ERR_ROUTE_NOT_FOUND.message, requestId: 'rid' });
+});
+
+t.test('401 carries one challenge per header-based authenticator', async (t) => {
+  const a = denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED'), 'rid');
+  t.equal(a.status, 401);
+  t.same(a.headers['www-authenticate'], ['Basic realm="a", charset="UTF-8"', 'Basic realm="b", charset="UTF-8"']);
+  t.equal(a.headers['cache-control'], 'no-store');
+  t.notOk(JSON.stringify(a.body).includes('"x"'), 'reasons never reach the client');
+});
+
+t.test('403 has no challenge; 429 has Retry-After', async (t) => {
+  t.notOk('www-authenticate' in denyAnswer(deny('GATEHOUSE_ERR_AUTHZ_FORBIDDEN'), 'rid').headers);
+  const throttled = denyAnswer(deny('GATEHOUSE_ERR_AUTH_THROTTLED', { retryAfter: 12.2 }), 'rid');
+  t.equal(throttled.status, 429);
+  t.equal(throttled.headers['retry-after'], '13');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_THROTTLED', { retryAfter: 0 }), 'rid').headers['retry-after'], '1');
+  t.notOk('retry-after' in denyAnswer(deny('GATEHOUSE_ERR_AUTH_THROTTLED'), 'rid').headers);
+});
+
+t.test('errorAnswer merges extra headers', async (t) => {
+  const a = errorAnswer('GATEHOUSE_ERR_UPSTREAM_TIMEOUT', 'rid', { 'x-a': '1' });
+  t.equal(a.status, 504);
+  t.same(a.headers, { 'cache-control': 'no-store', 'x-a': '1' });
+  t.equal(a.body.error, 'Gateway Timeout');
+});

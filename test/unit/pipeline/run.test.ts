@@ -1,0 +1,129 @@
+import t from 'tap';
+import { compileAllow } from '../../../src/pipeline/authorize/allow.js';
+import { createHeaderPolicy } from '../../../src/pipeline/headers/upstream-headers.js';
+import { compileMatch, type RouteMatchSpec } from '../../../src/pipeline/match/compile-match.js';
+import type { CompiledRoute, Policy, RouteAuth, UpstreamTarget } from '../../../src/pipeline/policy.js';
+import { decide, matchRoute, upstreamPath } from '../../../src/pipeline/run.js';
+import type { Authenticator, AuthResult, Identity, RequestFacts } from '../../../src/pipeline/types.js';
+
+const alice: Identity = { user: 'alice', groups: ['staff'], scopes: [], claims: {}, method: 'basic', authenticator: 'a' };
+
+function fake(name: string, result: AuthResult | ((f: RequestFacts) => AuthResult), calls: string[] = []): Authenticator {
+  return {
+    name,
+    type: 'basic',
+    challenge: `Basic realm="${name}", charset="UTF-8"`,
+    async authenticate(f) {
+      calls.push(name);
+      return typeof result === 'function' ? result(f) : result;
+    },
+  };
+}
+
+function route(index: number, match: RouteMatchSpec, auth: RouteAuth, extra: Partial<CompiledRoute> = {}): CompiledRoute {
+  const m = compileMatch(match);
+  if (!m.ok) throw new Error(JSON.stringify(m.errors));
+  const upstream: UpstreamTarget = { kind: 'http', origin: 'http://127.0.0.1:9000', authority: '127.0.0.1:9000', basePath: '' };
+  return {
+    index,
+    name: `r${index}`,
+    match: m.match,
+    upstream,
+    auth,
+    allow: compileAllow(undefined),
+    requirements: [],
+    templates: [],
+    forwardCredentials: false,
+    allowMethodOverride: false,
+    preserveHost: false,
+    stripPrefix: undefined,
+    timeoutMs: 30_000,
+    allowPreflight: false,
+    ...extra,
+  };
+}
+
+function policy(routes: CompiledRoute[]): Policy {
+  return { routes, headers: createHeaderPolicy({ user: 'X-Auth-User', email: 'X-Auth-Email', name: 'X-Auth-Name', groups: 'X-Auth-Groups', method: 'X-Auth-Method', route: 'X-Auth-Route' }, ['X-Auth-'], []) };
+}
+
+function facts(over: Partial<RequestFacts> = {}): RequestFacts {
+  return { method: 'GET', scheme: 'http', authority: 'app', hostname: 'app', path: '/', query: '', headers: {}, rawHeaders: [], peer: '127.0.0.1', peerTrusted: false, clientIp: '127.0.0.1', ...over };
+}
+
+const ok: AuthResult = { outcome: 'ok', identity: alice, consumed: 'authorization' };
+const skip: AuthResult = { outcome: 'skip' };
+
+t.test('first match wins; no match is no-route', async (t) => {
+  const p = policy([route(0, { path: '/a/**' }, { kind: 'anonymous' }), route(1, { path: '/**' }, { kind: 'deny' })]);
+  t.equal(matchRoute(p, facts({ path: '/a/x' }))?.name, 'r0');
+  t.equal(matchRoute(p, facts({ path: '/b' }))?.name, 'r1');
+  t.same(await decide(policy([route(0, { path: '/a' }, { kind: 'anonymous' })]), facts({ path: '/b' }), { requestId: 'x' }), { kind: 'no-route' });
+});
+
+t.test('anonymous routes allow with an anonymous identity; deny routes refuse', async (t) => {
+  const d = await decide(policy([route(0, { path: '/**' }, { kind: 'anonymous' })]), facts({ path: '/p', query: 'q=1' }), { requestId: 'rid' });
+  t.equal(d.kind, 'allow');
+  if (d.kind !== 'allow') return;
+  t.equal(d.identity.method, 'anonymous');
+  t.equal(d.forward.target, '/p?q=1');
+  t.equal(d.forward.headers['x-auth-method'], 'anonymous');
+  t.equal(d.forward.headers['x-request-id'], 'rid');
+  const denied = await decide(policy([route(0, { path: '/**' }, { kind: 'deny' })]), facts(), { requestId: 'rid' });
+  t.match(denied, { kind: 'deny', code: 'GATEHOUSE_ERR_AUTHZ_ROUTE_DENIED', reasons: ['route-denied'] });
+});
+
+t.test('authenticators run in order: skip passes on, ok stops, fail stops (never falls through)', async (t) => {
+  const calls: string[] = [];
+  const p = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', skip, calls), fake('b', ok, calls), fake('c', ok, calls)] })]);
+  const d = await decide(p, facts(), { requestId: 'r' });
+  t.same(calls, ['a', 'b']);
+  t.match(d, { kind: 'allow', attempts: [{ authenticator: 'a', outcome: 'skip' }, { authenticator: 'b', outcome: 'ok' }] });
+
+  const calls2: string[] = [];
+  const failing = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', { outcome: 'fail', reason: 'bad', code: 'GATEHOUSE_ERR_AUTH_INVALID_CREDENTIALS' }, calls2), fake('b', ok, calls2)] })]);
+  const denied = await decide(failing, facts(), { requestId: 'r' });
+  t.same(calls2, ['a']);
+  t.match(denied, { kind: 'deny', code: 'GATEHOUSE_ERR_AUTH_INVALID_CREDENTIALS', reasons: ['bad'], challenges: ['Basic realm="a", charset="UTF-8"', 'Basic realm="b", charset="UTF-8"'] });
+});
+
+t.test('all skip: 401 with every challenge; throttled fail keeps retryAfter', async (t) => {
+  const p = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', skip), fake('b', skip)] })]);
+  t.match(await decide(p, facts(), { requestId: 'r' }), { kind: 'deny', code: 'GATEHOUSE_ERR_AUTH_REQUIRED', reasons: ['no-credentials'] });
+  const throttled = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', { outcome: 'fail', reason: 'throttled', code: 'GATEHOUSE_ERR_AUTH_THROTTLED', retryAfter: 30 })] })]);
+  t.match(await decide(throttled, facts(), { requestId: 'r' }), { kind: 'deny', retryAfter: 30 });
+});
+
+t.test('authorization: 403 with reasons and the identity', async (t) => {
+  const p = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', ok)] }, { allow: compileAllow({ groups: ['admin'] }) })]);
+  t.match(await decide(p, facts(), { requestId: 'r' }), { kind: 'deny', code: 'GATEHOUSE_ERR_AUTHZ_FORBIDDEN', reasons: ['groups-missing'], identity: { user: 'alice' } });
+});
+
+t.test('CORS preflight passes unauthenticated only when the route allows it', async (t) => {
+  const calls: string[] = [];
+  const pre = facts({ method: 'OPTIONS', headers: { origin: 'https://x', 'access-control-request-method': 'POST' } });
+  const open = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', skip, calls)] }, { allowPreflight: true })]);
+  t.match(await decide(open, pre, { requestId: 'r' }), { kind: 'allow', identity: { method: 'anonymous' } });
+  t.same(calls, []);
+  t.match(await decide(open, facts({ method: 'OPTIONS', headers: { origin: 'https://x' } }), { requestId: 'r' }), { kind: 'deny' });
+  const closed = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', skip)] })]);
+  t.match(await decide(closed, pre, { requestId: 'r' }), { kind: 'deny', code: 'GATEHOUSE_ERR_AUTH_REQUIRED' });
+});
+
+t.test('the forwarded path is the matched path after the rewrite', async (t) => {
+  const base = route(0, { path: '/api/**' }, { kind: 'anonymous' }, { stripPrefix: '/api' });
+  t.equal(upstreamPath(base, '/api/x/y'), '/x/y');
+  t.equal(upstreamPath(base, '/api'), '/');
+  t.equal(upstreamPath(base, '/api/'), '/');
+  t.equal(upstreamPath(base, '/apix'), '/apix');
+  const withBase = { ...base, upstream: { kind: 'http' as const, origin: 'http://u', authority: 'u', basePath: '/app' } };
+  t.equal(upstreamPath(withBase, '/api/x'), '/app/x');
+  t.equal(upstreamPath({ ...base, upstream: { kind: 'echo' } }, '/api/x'), '/x');
+  const d = await decide(policy([base]), facts({ path: '/api/v1', query: 'a=b' }), { requestId: 'r' });
+  t.match(d, { kind: 'allow', forward: { target: '/v1?a=b', method: 'GET' } });
+});
+
+t.test('upgrade keeps the handshake headers', async (t) => {
+  const d = await decide(policy([route(0, { path: '/**' }, { kind: 'anonymous' })]), facts({ headers: { upgrade: 'websocket', connection: 'Upgrade' }, rawHeaders: ['Upgrade', 'websocket', 'Connection', 'Upgrade'] }), { requestId: 'r', upgrade: true });
+  t.match(d, { kind: 'allow', forward: { headers: { connection: 'Upgrade', upgrade: 'websocket' } } });
+});
