@@ -70,12 +70,12 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
   const scheme = boot.tls ? 'https' : 'http';
   const limits = boot.limits;
 
-  const writeRaw = (socket: Socket, code: ErrorCode, requestId: string): void => {
-    if (!socket.writable) return;
-    const answer = errorAnswer(code, requestId);
+  const writeRaw = (socket: Socket, answer: HttpAnswer): void => {
     const body = JSON.stringify(answer.body);
+    // Close once the answer is flushed (server sockets are half-open capable).
+    socket.once('finish', () => socket.destroy());
     socket.end(
-      `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Request-Id: ${answer.body.requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
 
@@ -116,11 +116,12 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
       const code: ErrorCode =
         err.code === 'HPE_HEADER_OVERFLOW' ? 'GATEHOUSE_ERR_REQUEST_HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'GATEHOUSE_ERR_REQUEST_TIMEOUT' : 'GATEHOUSE_ERR_REQUEST_MALFORMED';
-      const requestId = randomUUID();
-      log.info({ requestId, outcome: 'refuse', code, reason: err.code ?? 'client-error', status: errorAnswer(code, requestId).status }, 'request');
-      metrics.requests.inc({ route: '', outcome: 'refuse', status: String(errorAnswer(code, requestId).status) });
-      writeRaw(socket, code, requestId);
-      socket.destroy();
+      const answer = errorAnswer(code, randomUUID());
+      // The one decision line for a request Node's parser refused before Fastify saw it.
+      log.info({ requestId: answer.body.requestId, outcome: 'refuse', reasons: [err.code ?? 'client-error'], status: answer.status }, 'request');
+      metrics.requests.inc({ route: '', outcome: 'refuse', status: String(answer.status) });
+      if (socket.writable) writeRaw(socket, answer);
+      else socket.destroy();
     },
     frameworkErrors(error, request, reply) {
       // Fastify's router refused the URL (e.g. invalid percent-encoding) before our hook ran.

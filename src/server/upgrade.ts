@@ -30,6 +30,7 @@ function writeAnswer(socket: Socket, answer: HttpAnswer, requestId: string): voi
     for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
   }
   head += `x-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
+  socket.once('finish', () => socket.destroy());
   socket.end(head + body);
 }
 
