@@ -46,7 +46,17 @@ export interface DecideOptions {
   readonly upgrade?: boolean;
 }
 
+/** gatehouse's own endpoints live under this prefix; it is never forwarded (config.md). */
+export const INTERNAL_PREFIX = '/.gatehouse';
+
+/** Compared without case: a case-insensitive upstream must never receive one of our paths either. */
+export function isInternalPath(path: string): boolean {
+  const head = path.slice(0, INTERNAL_PREFIX.length + 1).toLowerCase();
+  return head === INTERNAL_PREFIX || head === INTERNAL_PREFIX + '/';
+}
+
 export function matchRoute(policy: Policy, facts: RequestFacts): CompiledRoute | undefined {
+  if (isInternalPath(facts.path)) return undefined;
   for (const route of policy.routes) {
     if (route.match.test(facts.method, facts.hostname, facts.path)) return route;
   }

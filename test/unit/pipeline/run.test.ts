@@ -61,6 +61,12 @@ t.test('first match wins; no match is no-route', async (t) => {
   t.same(await decide(policy([route(0, { path: '/a' }, { kind: 'anonymous' })]), facts({ path: '/b' }), { requestId: 'x' }), { kind: 'no-route' });
 });
 
+t.test('the /.gatehouse prefix is never matched by a route, in any case', async (t) => {
+  const p = policy([route(0, { path: '/**' }, { kind: 'anonymous' })]);
+  for (const path of ['/.gatehouse', '/.gatehouse/', '/.gatehouse/jwks.json', '/.GateHouse/x']) t.equal(matchRoute(p, facts({ path })), undefined, path);
+  for (const path of ['/.gatehousex', '/a/.gatehouse/x', '/.gatehouse-x/y']) t.equal(matchRoute(p, facts({ path }))?.name, 'r0', path);
+});
+
 t.test('anonymous routes allow with an anonymous identity; deny routes refuse', async (t) => {
   const d = await decide(policy([route(0, { path: '/**' }, { kind: 'anonymous' })]), facts({ path: '/p', query: 'q=1' }), { requestId: 'rid' });
   t.equal(d.kind, 'allow');
