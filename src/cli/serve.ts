@@ -1,13 +1,16 @@
 // `gatehouse [serve] -c FILE`: run until SIGTERM/SIGINT; SIGHUP reloads (an invalid new
 // config is logged with its errors and the running one kept).
 import { createLogger } from '../logging.js';
+import { createMemoryAttemptStore } from '../pipeline/authenticate/attempts.js';
 import { startGateway } from '../server/gateway.js';
 import { configPath, type CliIo } from './io.js';
 import { loadAndCompile } from './load-compiled.js';
 
 export async function runServe(options: { config?: string }, io: CliIo): Promise<number> {
   const file = configPath(options.config, io.env);
-  const loaded = await loadAndCompile(file, io.env);
+  // One throttle store for the process: a reload must not reset failed-attempt counts.
+  const deps = { attempts: createMemoryAttemptStore() };
+  const loaded = await loadAndCompile(file, io.env, deps);
   if (!loaded.ok) {
     for (const line of loaded.messages) io.stderr.write(line + '\n');
     io.stderr.write(`gatehouse: not started, ${file} has ${loaded.messages.length} problem(s)\n`);
@@ -19,7 +22,7 @@ export async function runServe(options: { config?: string }, io: CliIo): Promise
   let reloading = Promise.resolve();
   const reload = (): void => {
     reloading = reloading.then(async () => {
-      const next = await loadAndCompile(file, io.env);
+      const next = await loadAndCompile(file, io.env, deps);
       if (!next.ok) {
         log.error({ config: file, problems: next.messages }, 'config reload rejected; keeping the running config');
         return;

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { resolve } from 'node:path';
 import { hashScheme } from '../passwords.js';
 import { createMemoryAttemptStore, type AttemptStore } from '../pipeline/authenticate/attempts.js';
@@ -82,6 +83,18 @@ export function parseListen(value: string): ListenAddress | undefined {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+/** Parses PEM material the way the TLS stack will, so a bad file fails `check`, not `serve`. */
+function tlsProblem(options: { ca?: string; cert?: string; key?: string }): string | undefined {
+  try {
+    createSecureContext(options);
+    return undefined;
+  } catch (error) {
+    // OpenSSL's reason ("key values mismatch", "no start line"), never the PEM text.
+    const reason = String((error as { reason?: string }).reason ?? (error as Error).message).replace(/-----BEGIN[\s\S]*/, '');
+    return `is not usable for TLS (${reason})`;
+  }
+}
+
 function originOf(url: URL): string {
   return `${url.protocol}//${url.host}`;
 }
@@ -124,6 +137,11 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
       problem(path, 'must be an absolute URL such as https://app.example.com');
     }
   });
+
+  if (input.tls) {
+    const bad = tlsProblem(input.tls);
+    if (bad) problem(['tls'], `certificate and key ${bad}`);
+  }
 
   input.trustedProxies.forEach((entry, i) => {
     if (!parseCidr(entry)) problem(['trustedProxies', i], 'must be an IP address or CIDR range such as 10.0.0.0/8');
@@ -224,6 +242,8 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
       if (upstream?.kind !== 'http' || !upstream.origin.startsWith('https:')) problem([...base, 'upstreamTls'], 'applies only to https upstreams');
       else {
         const options = { ...r.upstreamTls };
+        const bad = tlsProblem(options);
+        if (bad) problem([...base, 'upstreamTls'], bad);
         const prior = upstreamTls.get(upstream.origin);
         if (prior && JSON.stringify(prior.options) !== JSON.stringify(options)) problem([...base, 'upstreamTls'], `differs from routes[${prior.route}], which uses the same upstream origin`);
         else upstreamTls.set(upstream.origin, { options, route: index });
@@ -251,6 +271,17 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
       auth = { kind: 'check', authenticators: list };
     }
     if (r.allow && auth?.kind !== 'check') problem([...base, 'allow'], 'needs an authenticator: anonymous and deny routes have no identity to check');
+    const types = names.map((n) => input.authenticators[n]?.type);
+    if (types.filter((type) => type === 'basic').length > 1) {
+      // The first Basic authenticator decides on any Basic credential (a wrong one is a
+      // failure, never a fall-through), so a second could never let anyone in.
+      problem([...base, 'auth'], 'lists more than one basic authenticator; only the first would ever be consulted (merge their users into one)');
+    }
+    if (r.allow && types.length > 0 && types.every((type) => type === 'basic')) {
+      for (const key of ['emails', 'emailDomains', 'scopes', 'claims'] as const) {
+        if (r.allow[key] !== undefined) problem([...base, 'allow', key], `can never hold: basic identities carry no ${key === 'emailDomains' ? 'email' : key}`);
+      }
+    }
 
     const templates: Array<{ header: string; render: CompiledTemplate }> = [];
     for (const [header, template] of Object.entries(r.headers ?? {})) {

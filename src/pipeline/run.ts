@@ -75,8 +75,10 @@ function isPreflight(facts: RequestFacts): boolean {
 export function upstreamPath(route: CompiledRoute, path: string): string {
   let rest = path;
   const prefix = route.stripPrefix;
-  if (prefix !== undefined && (path === prefix || path.startsWith(prefix + '/'))) rest = path.slice(prefix.length) || '/';
-  return route.upstream.kind === 'http' ? route.upstream.basePath + rest : rest;
+  if (prefix !== undefined && (path === prefix || path.startsWith(prefix + '/'))) rest = path.slice(prefix.length);
+  const base = route.upstream.kind === 'http' ? route.upstream.basePath : '';
+  // `/api` with stripPrefix /api reaches the upstream's base itself, `/api/` its base + '/'.
+  return rest === '' ? base || '/' : base + rest;
 }
 
 function challenges(route: CompiledRoute): string[] {

@@ -76,6 +76,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       timer.unref();
       retiring.add(timer);
       log.info({ config: next.file, hash: next.hash.slice(0, 12), routes: next.policy.routes.length }, 'config reloaded');
+      // Listeners and their limits are bound at start; say so instead of ignoring silently.
+      const bound = { listen: previous.config.listen, admin: previous.config.admin, tls: previous.config.tls, limits: previous.config.limits, logLevel: previous.config.logLevel };
+      const wanted = { listen: next.listen, admin: next.admin, tls: next.tls, limits: next.limits, logLevel: next.logLevel };
+      const keys = (Object.keys(bound) as Array<keyof typeof bound>).filter((k) => JSON.stringify(bound[k]) !== JSON.stringify(wanted[k]));
+      if (keys.length > 0) log.warn({ keys: keys.map((k) => (k === 'logLevel' ? 'log' : k)) }, 'these keys changed but apply only after a restart');
     },
     async close() {
       state.ready = false;

@@ -108,7 +108,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       // request through the normal handler; writeContinue() is called once it is allowed.
       server.on('checkContinue', handler);
       server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-        void handleUpgrade({ runtime, log, metrics, scheme }, req, socket, head);
+        void handleUpgrade({ runtime, log, metrics, scheme, limits }, req, socket, head);
       });
       return server;
     },
@@ -152,7 +152,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     request.gatehouse = record;
     reply.header('x-request-id', request.id);
     const { config } = active;
-    const built = buildFacts(rawRequestOf(request.raw, scheme), { ...config.limits }, config.trustedPeer);
+    const built = buildFacts(rawRequestOf(request.raw, scheme), limits, config.trustedPeer);
     if (!built.ok) {
       record.reason = built.reason;
       return send(reply, errorAnswer(built.code, request.id));
@@ -213,7 +213,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       getUpstream: () => upstream.origin,
       rewriteRequestHeaders: () => headers,
       rewriteHeaders: (upstreamHeaders) =>
-        rewriteResponseHeaders(upstreamHeaders, { upstreamOrigin: upstream.origin, facts, publicOrigins: active.config.publicOrigins, requestId: request.id }) as typeof upstreamHeaders,
+        rewriteResponseHeaders(upstreamHeaders, { upstreamOrigin: upstream.origin, basePath: upstream.basePath, stripPrefix: route.stripPrefix, facts, publicOrigins: active.config.publicOrigins, requestId: request.id }) as typeof upstreamHeaders,
       onResponse: (_req, rep, res) => {
         metrics.upstreamDuration.observe({ route: route.name }, (performance.now() - sent) / 1000);
         rep.send(res.stream);

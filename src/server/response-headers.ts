@@ -7,6 +7,9 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-en
 
 export interface ResponseContext {
   readonly upstreamOrigin: string;
+  /** The route's rewrite, undone on Locations: upstream base path → stripped public prefix. */
+  readonly basePath: string;
+  readonly stripPrefix: string | undefined;
   readonly facts: RequestFacts;
   readonly publicOrigins: readonly string[];
   readonly requestId: string;
@@ -20,7 +23,18 @@ export function publicOriginFor(facts: RequestFacts, publicOrigins: readonly str
   return publicOrigins[0]!;
 }
 
+/** The public path for an upstream path, or undefined when it lies outside the route's base. */
+function publicPath(path: string, ctx: ResponseContext): string | undefined {
+  const base = ctx.basePath;
+  if (base && path !== base && !path.startsWith(base + '/')) return undefined;
+  return (ctx.stripPrefix ?? '') + path.slice(base.length) || '/';
+}
+
+// Like nginx's default proxy_redirect: a Location naming the upstream's own address (or,
+// path-absolute, its base path) is mapped back to the public origin and prefix.
 function rewriteLocation(location: string, ctx: ResponseContext): string {
+  const absolute = /^[a-zA-Z][a-zA-Z0-9+.-]*:|^\/\//.test(location);
+  if (!absolute && !location.startsWith('/')) return location;
   let url: URL;
   try {
     url = new URL(location, ctx.upstreamOrigin + '/');
@@ -28,10 +42,9 @@ function rewriteLocation(location: string, ctx: ResponseContext): string {
     return location;
   }
   if (url.origin !== ctx.upstreamOrigin) return location;
-  // Only absolute Locations name the upstream; relative ones are resolved by the client
-  // against the public URL already.
-  if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:|^\/\//.test(location)) return location;
-  return publicOriginFor(ctx.facts, ctx.publicOrigins) + url.pathname + url.search + url.hash;
+  const path = publicPath(url.pathname, ctx);
+  if (!absolute) return path === undefined || (ctx.basePath === '' && ctx.stripPrefix === undefined) ? location : path + url.search + url.hash;
+  return publicOriginFor(ctx.facts, ctx.publicOrigins) + (path ?? url.pathname) + url.search + url.hash;
 }
 
 export function rewriteResponseHeaders(headers: Record<string, unknown>, ctx: ResponseContext): Record<string, unknown> {

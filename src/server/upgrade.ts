@@ -6,6 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import type { Limits } from '../config/compile.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { buildFacts } from '../pipeline/facts.js';
@@ -20,6 +21,8 @@ export interface UpgradeDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly scheme: 'http' | 'https';
+  /** Bound at start, like the listener's own limits. */
+  readonly limits: Limits;
 }
 
 function writeAnswer(socket: Socket, answer: HttpAnswer, requestId: string): void {
@@ -56,7 +59,7 @@ export async function handleUpgrade(deps: UpgradeDeps, req: http.IncomingMessage
   socket.on('error', () => socket.destroy());
 
   try {
-    const built = buildFacts(rawRequestOf(req, deps.scheme), active.config.limits, active.config.trustedPeer);
+    const built = buildFacts(rawRequestOf(req, deps.scheme), deps.limits, active.config.trustedPeer);
     if (!built.ok) {
       record.reason = built.reason;
       return refuse(built.code);

@@ -177,7 +177,7 @@ t.test('upstream Locations naming the upstream are rewritten to the public origi
   });
   const res = await request(`${gw.url}/api/go`, { headers: { host: 'public.example.com' } });
   t.equal(res.statusCode, 302);
-  t.equal(res.headers.location, 'http://public.example.com/base/next?a=1');
+  t.equal(res.headers.location, 'http://public.example.com/api/next?a=1', 'origin, base path and prefix mapped back');
   await res.body.text();
 });
 

@@ -124,6 +124,8 @@ t.test('the forwarded path is the matched path after the rewrite', async (t) => 
   t.equal(upstreamPath(base, '/apix'), '/apix');
   const withBase = { ...base, upstream: { kind: 'http' as const, origin: 'http://u', authority: 'u', basePath: '/app' } };
   t.equal(upstreamPath(withBase, '/api/x'), '/app/x');
+  t.equal(upstreamPath(withBase, '/api'), '/app');
+  t.equal(upstreamPath(withBase, '/api/'), '/app/');
   t.equal(upstreamPath({ ...base, upstream: { kind: 'echo' } }, '/api/x'), '/x');
   const d = await decide(policy([base]), facts({ path: '/api/v1', query: 'a=b' }), { requestId: 'r' });
   t.match(d, { kind: 'allow', forward: { target: '/v1?a=b', method: 'GET' } });
