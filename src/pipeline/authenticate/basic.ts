@@ -11,6 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { setTimeout as delay } from 'node:timers/promises';
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { ErrorCode } from '../../errors.js';
 import { dummyHashLike, hashFamily, hashPassword, hashScheme, verifyPassword } from '../../passwords.js';
@@ -62,6 +63,7 @@ export function slowdownDelayMs(userFailures: number, threshold: number): number
  * addresses would hand an attacker 2^64 fresh counters.
  */
 export function clientKey(ip: string): string {
+  if (isIPv4(ip)) return ip;
   if (!ipaddr.isValid(ip)) return ip;
   const addr = ipaddr.process(ip);
   if (addr.kind() === 'ipv4') return addr.toString();
@@ -200,7 +202,9 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
 
   const prefix = `basic:${encodeURIComponent(name)}`;
   // Names can be long or odd and would sit in Redis in clear; a digest is short and fixed.
-  const userDigest = (user: string): string => createHash('sha256').update(user, 'utf8').digest('base64url');
+  const digestOf = (user: string): string => createHash('sha256').update(user, 'utf8').digest('base64url');
+  const knownDigests = new Map([...users.keys()].map((u) => [u, digestOf(u)]));
+  const userDigest = (user: string): string => knownDigests.get(user) ?? digestOf(user);
 
   const NONE = { failures: 0, resetInMs: 0 };
   const peek = async (key: string): Promise<{ failures: number; resetInMs: number }> => {
@@ -235,15 +239,21 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
   const inFlight = new Map<string, Promise<AuthResult>>();
   const credentialId = createCredentialDigest();
 
-  const identityOf = (user: string): Identity =>
-    Object.freeze({
+  // Built once per user: the identity of a warm request costs a map lookup.
+  const identities = new Map<string, Identity>(
+    [...users.keys()].map((user) => [
       user,
-      groups: Object.freeze([...(groups.get(user) ?? [])]),
-      scopes: Object.freeze([]),
-      claims: Object.freeze({}),
-      method: 'basic' as const,
-      authenticator: name,
-    });
+      Object.freeze({
+        user,
+        groups: Object.freeze([...(groups.get(user) ?? [])]),
+        scopes: Object.freeze([]),
+        claims: Object.freeze({}),
+        method: 'basic' as const,
+        authenticator: name,
+      }),
+    ]),
+  );
+  const identityOf = (user: string): Identity => identities.get(user)!;
 
   const fail = (reason: string, code: ErrorCode, retryAfter?: number): AuthResult =>
     retryAfter === undefined ? { outcome: 'fail', reason, code } : { outcome: 'fail', reason, code, retryAfter };
@@ -273,7 +283,7 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
 
       // Throttle first: a blocked client gets no verification, not even a cached one,
       // so a guess made while blocked is never confirmed.
-      const [userIp, byIp, byUser] = await Promise.all([peek(userIpKey), peek(ipKey), peek(userKey)]);
+      const [userIp, byIp] = await Promise.all([peek(userIpKey), peek(ipKey)]);
       // No await from here to pending.hold(): checking and admitting are one step.
       const blocked = (extraUserIp: number, extraIp: number): AuthResult | undefined => {
         const resets: number[] = [];
@@ -304,6 +314,8 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
       pending.hold(userIpKey, ipKey);
       const attempt = async (): Promise<AuthResult> => {
         // The slowdown depends on the name only, never on whether it exists (no oracle).
+        // Looked up here, off the warm (cached) path.
+        const byUser = await peek(userKey);
         const wait = slowdownDelayMs(byUser.failures, throttle.slowdownAfterUserFailures);
         if (wait > 0) await sleep(wait);
         let valid: boolean;

@@ -1,0 +1,831 @@
+#!/usr/bin/env node
+// `npm run bench`: gatehouse against the upstream alone and against a bare Fastify proxy,
+// in one run, on one machine. See bench/README.md for what each figure means.
+//
+// Processes (each in its own session/process group, so it can be stopped as a whole):
+//   upstream.mjs        the upstream, a separate node:http process
+//   fastify-proxy.mjs   the reference proxy (Fastify 5 + @fastify/http-proxy)
+//   dist/cli/main.js    gatehouse, log level info, stdout (one JSON line per request) to /dev/null
+//   run.mjs --load      the load generator (autocannon), one process per measurement
+// With taskset and >= 2 CPUs, the load generator (and this runner) run on LOAD_CPU and
+// every system under test on SUT_CPU: on a 2-core machine the proxy and the upstream
+// share one core, so req/s means "one core doing proxy + upstream".
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const SELF = fileURLToPath(import.meta.url);
+const HERE = path.dirname(SELF);
+const ROOT = path.resolve(HERE, '..');
+
+// ---------------------------------------------------------------------------------------
+// Load generator (child process): warm-up, then the measured run; prints marker lines so
+// the runner samples CPU counters exactly around the measured part.
+
+async function loadGenerator() {
+  const o = JSON.parse(process.env.BENCH_LOAD);
+  const { default: autocannon } = await import('autocannon');
+  const run = (duration, latencies) =>
+    new Promise((resolve, reject) => {
+      const instance = autocannon(
+        { url: o.url, connections: o.connections, duration, headers: o.headers, timeout: 10, pipelining: 1 },
+        (err, result) => (err ? reject(err) : resolve(result)),
+      );
+      // autocannon's own histogram keeps whole milliseconds; sub-ms latencies need our own.
+      if (latencies) {
+        instance.on('response', (_client, status, _bytes, ms) => {
+          if (status >= 200 && status < 300) latencies.push(ms);
+        });
+      }
+    });
+  if (o.warmup > 0) await run(o.warmup, undefined);
+  const latencies = new Samples();
+  process.stdout.write('MEASURE-START\n');
+  const r = await run(o.duration, latencies);
+  process.stdout.write('MEASURE-END\n');
+  const out = {
+    requests: r.requests.total,
+    sent: r.requests.sent,
+    duration: r.duration,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    statusCodes: r.statusCodeStats,
+    bytes: r.throughput.total,
+    latencyMs: {
+      p50: latencies.percentile(50),
+      p90: latencies.percentile(90),
+      p99: latencies.percentile(99),
+      max: latencies.percentile(100),
+      mean: latencies.mean(),
+    },
+    autocannonLatencyMs: { p50: r.latency.p50, p99: r.latency.p99 },
+  };
+  process.stdout.write('RESULT ' + JSON.stringify(out) + '\n');
+}
+
+class Samples {
+  constructor() {
+    this.values = new Float64Array(1 << 16);
+    this.n = 0;
+  }
+  push(v) {
+    if (this.n === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[this.n++] = v;
+  }
+  percentile(p) {
+    if (this.n === 0) return null;
+    if (!this.sorted) this.sorted = this.values.slice(0, this.n).sort();
+    const i = Math.min(this.n - 1, Math.max(0, Math.ceil((p / 100) * this.n) - 1));
+    return round(this.sorted[i], 3);
+  }
+  mean() {
+    if (this.n === 0) return null;
+    let s = 0;
+    for (let i = 0; i < this.n; i++) s += this.values[i];
+    return round(s / this.n, 3);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Runner
+
+function settingsFromEnv(env) {
+  const number = (name, def, min) => {
+    if (env[name] === undefined || env[name] === '') return def;
+    const v = Number(env[name]);
+    if (!Number.isFinite(v) || v < min) throw new Error(`${name} must be a number >= ${min}, got ${JSON.stringify(env[name])}`);
+    return v;
+  };
+  const integer = (name, def, min) => {
+    const v = number(name, def, min);
+    if (!Number.isInteger(v)) throw new Error(`${name} must be an integer, got ${JSON.stringify(env[name])}`);
+    return v;
+  };
+  const duration = number('DURATION', 10, 1);
+  const warmup = number('WARMUP', 3, 0);
+  if (!Number.isInteger(duration) || !Number.isInteger(warmup)) throw new Error('DURATION and WARMUP are whole seconds');
+  return {
+    duration,
+    warmup,
+    connections: integer('CONNECTIONS', 50, 1),
+    rounds: integer('ROUNDS', 1, 1),
+    loadCpu: integer('LOAD_CPU', 0, 0),
+    sutCpu: integer('SUT_CPU', 1, 0),
+    pin: env.PIN !== '0',
+    boost: env.BOOST !== '0',
+    boostNice: integer('BOOST_NICE', -10, -20),
+    noiseMax: number('NOISE_MAX', 25, 0),
+    noiseRetries: integer('NOISE_RETRIES', 1, 0),
+    noiseBudget: integer('NOISE_BUDGET', 2, 0),
+    targets: env.TARGETS ? env.TARGETS.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    keepWork: env.KEEP_WORK === '1',
+    // Extra node flags for profiling, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (skews figures).
+    gatehouseNodeArgs: (env.GATEHOUSE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    fastifyNodeArgs: (env.FASTIFY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    resultsDir: env.RESULTS_DIR || path.join(ROOT, 'bench-results'),
+  };
+}
+
+// --- processes -------------------------------------------------------------------------
+
+const started = new Map(); // pgid → entry; every process group this runner started
+
+function signalGroup(pgid, signal) {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts argv in a new session (spawn's `detached` = setsid(), so the pid is also the
+ * process-group id), optionally pinned with taskset (which execs: same pid).
+ */
+function startProcess(name, argv, { env = process.env, cpu, stdio, pinning, boost }) {
+  const cmd = pinning.enabled && cpu !== undefined ? ['taskset', '-c', String(cpu), ...argv] : argv;
+  const child = spawn(cmd[0], cmd.slice(1), { detached: true, stdio, env, cwd: ROOT });
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd[0]})`);
+  const entry = { name, pgid: child.pid, child, exit: undefined, boosted: false };
+  entry.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      entry.exit = { code, signal };
+      resolve(entry.exit);
+    });
+    child.once('error', (err) => {
+      entry.exit = { code: null, signal: null, error: err.message };
+      resolve(entry.exit);
+    });
+  });
+  started.set(entry.pgid, entry);
+  if (boost.enabled) {
+    // A higher weight for the session's autogroup keeps other tenants' work off the core
+    // our processes are pinned to (see /work/shared/bench: neighbours otherwise slow it).
+    try {
+      fs.writeFileSync(`/proc/${child.pid}/autogroup`, String(boost.nice));
+      entry.boosted = true;
+    } catch {
+      boost.failures += 1;
+    }
+  }
+  return entry;
+}
+
+async function stopProcess(entry, graceMs = 5000) {
+  if (!entry.exit) {
+    signalGroup(entry.pgid, 'SIGTERM');
+    await Promise.race([entry.exited, sleep(graceMs)]);
+  }
+  // Whatever is left of the group (the leader ignoring SIGTERM, or anything it forked).
+  signalGroup(entry.pgid, 'SIGKILL');
+  if (!entry.exit) await Promise.race([entry.exited, sleep(1000)]);
+  started.delete(entry.pgid);
+}
+
+async function stopAll() {
+  await Promise.all([...started.values()].map((e) => stopProcess(e)));
+}
+
+// Last resort (process.exit from anywhere, uncaught error): synchronous kill.
+process.on('exit', () => {
+  for (const pgid of started.keys()) signalGroup(pgid, 'SIGKILL');
+});
+
+// --- /proc sampling ----------------------------------------------------------------------
+
+function clockTicks() {
+  try {
+    const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return v > 0 ? v : 100;
+  } catch {
+    return 100;
+  }
+}
+
+/** utime+stime (ticks, all threads) summed per process group, for the groups asked. */
+function groupTicks(pgids) {
+  const out = new Map(pgids.map((g) => [g, 0]));
+  for (const d of fs.readdirSync('/proc')) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    let s;
+    try {
+      s = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ..."
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const pgrp = Number(f[2]);
+    if (out.has(pgrp)) out.set(pgrp, out.get(pgrp) + Number(f[11]) + Number(f[12]));
+  }
+  return out;
+}
+
+/** Per-CPU busy and total ticks from /proc/stat (busy includes irq, softirq and steal). */
+function cpuTicks() {
+  const out = new Map();
+  for (const line of fs.readFileSync('/proc/stat', 'utf8').split('\n')) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2].trim().split(/\s+/).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = v;
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    out.set(Number(m[1]), { busy, total: busy + idle + iowait, steal: steal || 0 });
+  }
+  return out;
+}
+
+function snapshot(pgids) {
+  const self = process.cpuUsage();
+  return { at: performance.now(), groups: groupTicks(pgids), cpus: cpuTicks(), selfUs: self.user + self.system };
+}
+
+// --- HTTP helpers -------------------------------------------------------------------------
+
+function httpGet(url, headers = {}, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+async function waitReady(entry, url, ok, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (entry.exit) throw new Error(`${entry.name} exited before it was ready (${describeExit(entry.exit)})`);
+    try {
+      const r = await httpGet(url, {}, 1000);
+      if (ok(r)) return;
+      last = `HTTP ${r.status}`;
+    } catch (err) {
+      last = err.message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${entry.name} not ready at ${url} after ${timeoutMs / 1000} s (${last})`);
+}
+
+function describeExit(e) {
+  return e.error ?? (e.signal ? `signal ${e.signal}` : `exit code ${e.code}`);
+}
+
+async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+function parseJson(text, what) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${what}: answer is not JSON: ${text.slice(0, 200)}`);
+  }
+}
+
+// --- small maths --------------------------------------------------------------------------
+
+function round(v, digits) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return null;
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function median(values) {
+  const v = values.filter((x) => x !== null && x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+const ratio = (a, b) => (a === null || b === null || b === 0 || a === undefined || b === undefined ? null : a / b);
+
+// --- the run --------------------------------------------------------------------------------
+
+async function runner() {
+  let settings;
+  try {
+    settings = settingsFromEnv(process.env);
+  } catch (err) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(2);
+  }
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
+  let failed = false;
+  let interrupted = false;
+  const onSignal = (signal) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\nbench: ${signal}, stopping everything it started…\n`);
+    stopAll().finally(() => {
+      if (!settings.keepWork) fs.rmSync(work, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, onSignal);
+
+  try {
+    await bench(settings, work);
+  } catch (err) {
+    failed = true;
+    // Interrupted: the processes we stopped make the run fail; that is not news.
+    if (interrupted) await new Promise(() => {});
+    process.stderr.write(`\nbench: FAILED: ${err.message}\n`);
+  } finally {
+    await stopAll();
+    if (failed || settings.keepWork) process.stderr.write(`bench: logs and config kept in ${work}\n`);
+    else fs.rmSync(work, { recursive: true, force: true });
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+function versionOf(pkg) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function bench(S, work) {
+  const cli = path.join(ROOT, 'dist', 'cli', 'main.js');
+  if (!fs.existsSync(cli)) throw new Error(`${path.relative(ROOT, cli)} is missing: run \`npm run build\` (npm run bench does)`);
+  const ncpu = os.cpus().length;
+  const clk = clockTicks();
+  const taskset = hasTaskset();
+  const pinning = {
+    enabled: S.pin && taskset && ncpu >= 2 && S.loadCpu !== S.sutCpu && Math.max(S.loadCpu, S.sutCpu) < ncpu,
+    loadCpu: S.loadCpu,
+    sutCpu: S.sutCpu,
+  };
+  pinning.note = pinning.enabled
+    ? `load generator (autocannon) and this runner on cpu ${S.loadCpu}; upstream, fastify-proxy and gatehouse on cpu ${S.sutCpu} (taskset)`
+    : `not pinned (${!S.pin ? 'PIN=0' : !taskset ? 'taskset not found' : ncpu < 2 ? 'fewer than 2 CPUs' : 'LOAD_CPU/SUT_CPU invalid'})`;
+  if (pinning.enabled) {
+    try {
+      execFileSync('taskset', ['-pc', String(S.loadCpu), String(process.pid)], { stdio: 'ignore' });
+    } catch {
+      pinning.note += ' (could not pin the runner itself)';
+    }
+  }
+  const boost = { enabled: S.boost, nice: S.boostNice, failures: 0 };
+
+  const date = new Date();
+  const targetsAll = ['direct', 'fastify', 'gatehouse-anon', 'gatehouse-basic-warm'];
+  const chosen = S.targets ?? targetsAll;
+  for (const t of chosen) if (!targetsAll.includes(t)) throw new Error(`unknown target ${t} (TARGETS: ${targetsAll.join(',')})`);
+  const perSample = S.warmup + S.duration + 1;
+  const estimate = Math.round(chosen.length * S.rounds * perSample + 8);
+
+  const versions = {
+    node: process.version,
+    gatehouse: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
+    gitCommit: gitCommit(),
+    fastify: versionOf('fastify'),
+    '@fastify/http-proxy': versionOf('@fastify/http-proxy'),
+    '@fastify/reply-from': versionOf('@fastify/reply-from'),
+    undici: versionOf('undici'),
+    autocannon: versionOf('autocannon'),
+  };
+  const machine = {
+    cpus: ncpu,
+    model: os.cpus()[0]?.model,
+    kernel: os.release(),
+    loadavg: os.loadavg().map((x) => round(x, 2)),
+    note: '2 cores shared with other tenants: noisy; compare ratios and CPU/req, not absolute req/s',
+  };
+
+  const say = (s) => process.stdout.write(s + '\n');
+  say(`gatehouse bench — ${date.toISOString()}`);
+  say(`machine: ${machine.model} × ${ncpu} CPUs, kernel ${machine.kernel}, load avg ${machine.loadavg.join(' ')} (shared machine: noisy)`);
+  say(`versions: node ${versions.node}, gatehouse ${versions.gatehouse} (${versions.gitCommit ?? 'no git'}), fastify ${versions.fastify}, @fastify/http-proxy ${versions['@fastify/http-proxy']}, autocannon ${versions.autocannon}`);
+  say(`pinning: ${pinning.note}`);
+  say(`settings: ${S.duration} s per target after ${S.warmup} s warm-up, ${S.connections} connections, ${S.rounds} round(s), targets ${chosen.join(',')}; ~${estimate} s`);
+
+  // --- start everything -------------------------------------------------------------------
+  const [upPort, fastifyPort, gwPort, adminPort] = await freePorts(4);
+  const log = (name) => fs.openSync(path.join(work, `${name}.log`), 'w');
+  const nodeEnv = { ...process.env, NODE_ENV: 'production' };
+
+  const upstream = startProcess('upstream', [process.execPath, path.join(HERE, 'upstream.mjs')], {
+    env: { ...nodeEnv, PORT: String(upPort) }, cpu: S.sutCpu, stdio: ['ignore', log('upstream'), log('upstream.err')], pinning, boost,
+  });
+  const upstreamUrl = `http://127.0.0.1:${upPort}`;
+  const fastifyProxy = startProcess('fastify-proxy', [process.execPath, ...S.fastifyNodeArgs, path.join(HERE, 'fastify-proxy.mjs')], {
+    env: { ...nodeEnv, PORT: String(fastifyPort), UPSTREAM_URL: upstreamUrl }, cpu: S.sutCpu, stdio: ['ignore', log('fastify-proxy'), log('fastify-proxy.err')], pinning, boost,
+  });
+
+  // A cost-10 bcrypt user (the issue's case), made fresh for this run.
+  const { hash } = await import('@node-rs/bcrypt');
+  const basicUser = 'bench';
+  const basicPassword = randomBytes(12).toString('hex');
+  const bcryptHash = await hash(basicPassword, 10);
+  if (!bcryptHash.startsWith('$2b$10$')) throw new Error('unexpected bcrypt hash format');
+  fs.writeFileSync(path.join(work, 'users.htpasswd'), `${basicUser}:${bcryptHash}\n`, { mode: 0o600 });
+  const configFile = path.join(work, 'gatehouse.bench.yaml');
+  fs.writeFileSync(
+    configFile,
+    [
+      '# Generated by bench/run.mjs for one run. Logging stays on (info): production runs with it.',
+      `listen: 127.0.0.1:${gwPort}`,
+      'admin:',
+      `  listen: 127.0.0.1:${adminPort}`,
+      'log:',
+      '  level: info',
+      'authenticators:',
+      '  bench-users:',
+      '    type: basic',
+      '    realm: gatehouse bench',
+      '    htpasswd: ./users.htpasswd',
+      'routes:',
+      '  - name: bench-anonymous',
+      '    match: { path: /anon/** }',
+      `    upstream: ${upstreamUrl}`,
+      '    auth: anonymous',
+      '  - name: bench-basic',
+      '    match: { path: /basic/** }',
+      `    upstream: ${upstreamUrl}`,
+      '    auth: bench-users',
+      '',
+    ].join('\n'),
+  );
+  const gatehouse = startProcess('gatehouse', [process.execPath, ...S.gatehouseNodeArgs, cli, 'serve', '-c', configFile], {
+    // stdout carries one JSON line per request: discarded, but still produced and written.
+    env: nodeEnv, cpu: S.sutCpu, stdio: ['ignore', 'ignore', log('gatehouse.err')], pinning, boost,
+  });
+
+  try {
+    await waitReady(upstream, `${upstreamUrl}/`, (r) => r.status === 200);
+    await waitReady(fastifyProxy, `http://127.0.0.1:${fastifyPort}/`, (r) => r.status === 200);
+    await waitReady(gatehouse, `http://127.0.0.1:${adminPort}/readyz`, (r) => r.status === 200);
+  } catch (err) {
+    const tail = (name) => {
+      try {
+        return fs.readFileSync(path.join(work, name), 'utf8').slice(-2000);
+      } catch {
+        return '';
+      }
+    };
+    throw new Error(`${err.message}\n${['upstream.err.log', 'fastify-proxy.err.log', 'gatehouse.err.log'].map((n) => `--- ${n}\n${tail(n)}`).join('\n')}`);
+  }
+  say(`boost: ${boost.enabled ? (boost.failures === 0 ? `autogroup nice ${boost.nice} for every process group started here` : `requested (autogroup nice ${boost.nice}) but not applied to ${boost.failures} process(es)`) : 'off (BOOST=0)'}`);
+
+  const basicAuth = 'Basic ' + Buffer.from(`${basicUser}:${basicPassword}`).toString('base64');
+  const wrongAuth = 'Basic ' + Buffer.from(`${basicUser}:not-${basicPassword}`).toString('base64');
+  const gw = `http://127.0.0.1:${gwPort}`;
+  const expect = (cond, target, what) => {
+    if (!cond) throw new Error(`check of ${target} failed: ${what}`);
+  };
+
+  const targets = [
+    {
+      name: 'direct',
+      label: '(a) upstream direct',
+      url: `${upstreamUrl}/anon/item`,
+      proxy: undefined,
+      async check() {
+        const r = await httpGet(this.url);
+        expect(r.status === 200 && parseJson(r.body, this.name).ok === true, this.name, `want 200 from the upstream, got ${r.status}`);
+      },
+    },
+    {
+      name: 'fastify',
+      label: '(b) Fastify 5 + @fastify/http-proxy',
+      url: `http://127.0.0.1:${fastifyPort}/anon/item`,
+      proxy: fastifyProxy,
+      async check() {
+        const r = await httpGet(this.url);
+        const b = r.status === 200 ? parseJson(r.body, this.name) : {};
+        expect(r.status === 200 && b.ok === true && b.url === '/anon/item', this.name, `want 200 from the upstream through the proxy, got ${r.status}`);
+      },
+    },
+    {
+      name: 'gatehouse-anon',
+      label: '(c) gatehouse, anonymous route',
+      url: `${gw}/anon/item`,
+      proxy: gatehouse,
+      async check() {
+        // A client-sent identity header must not reach the upstream (stripPrefixes).
+        const r = await httpGet(this.url, { 'x-auth-user': 'mallory' });
+        const b = r.status === 200 ? parseJson(r.body, this.name) : {};
+        expect(r.status === 200 && b.ok === true, this.name, `want 200 from the upstream, got ${r.status}`);
+        expect(b['x-auth-method'] === 'anonymous', this.name, `upstream saw X-Auth-Method ${JSON.stringify(b['x-auth-method'])}, want "anonymous"`);
+        expect(b['x-auth-user'] === null, this.name, 'a client-sent X-Auth-User reached the upstream');
+      },
+    },
+    {
+      name: 'gatehouse-basic-warm',
+      label: '(d) gatehouse, Basic bcrypt-10, warm',
+      url: `${gw}/basic/item`,
+      headers: { authorization: basicAuth },
+      proxy: gatehouse,
+      checkedOnce: false,
+      async check() {
+        const none = await httpGet(this.url);
+        expect(none.status === 401, this.name, `no credential: want 401, got ${none.status}`);
+        expect(/^Basic /i.test(String(none.headers['www-authenticate'] ?? '')), this.name, 'no credential: 401 without a Basic challenge');
+        if (!this.checkedOnce) {
+          // Once per run only: each wrong guess counts against the throttle (5 per user+IP).
+          const wrong = await httpGet(this.url, { authorization: wrongAuth });
+          expect(wrong.status === 401, this.name, `wrong password: want 401, got ${wrong.status}`);
+        }
+        const ok = await httpGet(this.url, { authorization: basicAuth });
+        const b = ok.status === 200 ? parseJson(ok.body, this.name) : {};
+        expect(ok.status === 200 && b.ok === true, this.name, `right credential: want 200, got ${ok.status}`);
+        expect(b['x-auth-user'] === basicUser, this.name, `upstream saw X-Auth-User ${JSON.stringify(b['x-auth-user'])}, want ${JSON.stringify(basicUser)}`);
+        this.checkedOnce = true;
+      },
+    },
+  ].filter((t) => chosen.includes(t.name));
+
+  // --- measure --------------------------------------------------------------------------------
+  const ours = () => [...started.keys()];
+  let noiseBudget = S.noiseBudget;
+  const discarded = [];
+
+  const measureOnce = async (target, roundNo) => {
+    const load = startProcess('load', [process.execPath, SELF, '--load'], {
+      env: {
+        ...process.env,
+        BENCH_LOAD: JSON.stringify({ url: target.url, headers: target.headers ?? {}, connections: S.connections, duration: S.duration, warmup: S.warmup }),
+      },
+      cpu: S.loadCpu, stdio: ['ignore', 'pipe', 'pipe'], pinning, boost,
+    });
+    let before;
+    let after;
+    let result;
+    let stderr = '';
+    let buffered = '';
+    load.child.stderr.on('data', (c) => (stderr += c));
+    load.child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line === 'MEASURE-START') before = snapshot(ours());
+        else if (line === 'MEASURE-END') after = snapshot(ours());
+        else if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7));
+      }
+    });
+    const limit = (S.warmup + S.duration + 60) * 1000;
+    const timedOut = await Promise.race([load.exited.then(() => false), sleep(limit).then(() => true)]);
+    if (timedOut) {
+      await stopProcess(load);
+      throw new Error(`load generator for ${target.name} did not finish within ${limit / 1000} s`);
+    }
+    await stopProcess(load);
+    if (load.exit.code !== 0 || !result || !before || !after) {
+      throw new Error(`load generator for ${target.name} failed (${describeExit(load.exit)}): ${stderr.slice(-1500)}`);
+    }
+    for (const e of [upstream, fastifyProxy, gatehouse]) {
+      if (e.exit) throw new Error(`${e.name} died during the measurement of ${target.name} (${describeExit(e.exit)})`);
+    }
+
+    const elapsed = (after.at - before.at) / 1000;
+    const dTicks = (pgid) => (after.groups.get(pgid) ?? 0) - (before.groups.get(pgid) ?? 0);
+    const cpuSeconds = (pgid) => dTicks(pgid) / clk;
+    const reqs = result.requests;
+    const perReqUs = (pgid) => (reqs > 0 ? round((cpuSeconds(pgid) * 1e6) / reqs, 1) : null);
+    const cpuPct = (n) => {
+      const a = after.cpus.get(n);
+      const b = before.cpus.get(n);
+      return a && b && a.total > b.total ? round((100 * (a.busy - b.busy)) / (a.total - b.total), 1) : null;
+    };
+    let busyAll = 0;
+    let stealAll = 0;
+    for (const [n, a] of after.cpus) {
+      const b = before.cpus.get(n);
+      if (b) {
+        busyAll += a.busy - b.busy;
+        stealAll += a.steal - b.steal;
+      }
+    }
+    let oursTicks = ((after.selfUs - before.selfUs) / 1e6) * clk;
+    for (const pgid of before.groups.keys()) oursTicks += dTicks(pgid);
+    // Busy time on any core not spent by a process of ours, as % of one core.
+    const others = round(Math.max(0, (100 * (busyAll - oursTicks)) / (elapsed * clk)), 1);
+
+    return {
+      target: target.name,
+      round: roundNo,
+      rps: round(reqs / result.duration, 0),
+      requests: reqs,
+      durationS: result.duration,
+      p50Ms: result.latencyMs.p50,
+      p90Ms: result.latencyMs.p90,
+      p99Ms: result.latencyMs.p99,
+      maxMs: result.latencyMs.max,
+      autocannonLatencyMs: result.autocannonLatencyMs,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      non2xx: result.non2xx,
+      statusCodes: result.statusCodes,
+      proxyCpuUsPerReq: target.proxy ? perReqUs(target.proxy.pgid) : null,
+      upstreamCpuUsPerReq: perReqUs(upstream.pgid),
+      loadGenCpuPct: round((100 * cpuSeconds(load.pgid)) / elapsed, 1),
+      sutCpuBusyPct: pinning.enabled ? cpuPct(S.sutCpu) : null,
+      loadCpuBusyPct: pinning.enabled ? cpuPct(S.loadCpu) : null,
+      othersPct: others,
+      stealPct: round((100 * stealAll) / (elapsed * clk), 1),
+    };
+  };
+
+  const samples = [];
+  for (let roundNo = 1; roundNo <= S.rounds; roundNo++) {
+    for (const target of targets) {
+      await target.check();
+      let attempts = [];
+      for (let attempt = 0; ; attempt++) {
+        const s = await measureOnce(target, roundNo);
+        attempts.push(s);
+        say(
+          `  [round ${roundNo}] ${target.name.padEnd(21)} ${String(s.rps).padStart(7)} req/s  p50 ${fmt(s.p50Ms, 2)} ms  p99 ${fmt(s.p99Ms, 2)} ms` +
+            `  proxy ${fmt(s.proxyCpuUsPerReq, 1)} µs/req  upstream ${fmt(s.upstreamCpuUsPerReq, 1)} µs/req  others ${fmt(s.othersPct, 0)} %` +
+            (s.errors || s.non2xx ? `  ERRORS ${s.errors} NON-2XX ${s.non2xx}` : ''),
+        );
+        if (s.othersPct === null || s.othersPct <= S.noiseMax || attempt >= S.noiseRetries || noiseBudget <= 0) break;
+        noiseBudget -= 1;
+        say(`    other tenants used ${s.othersPct} % of a core (> NOISE_MAX ${S.noiseMax}): measuring ${target.name} again`);
+        await target.check();
+      }
+      attempts.sort((a, b) => a.othersPct - b.othersPct);
+      samples.push(attempts[0]);
+      for (const d of attempts.slice(1)) discarded.push(d);
+    }
+  }
+
+  // --- report -----------------------------------------------------------------------------
+  const byTarget = new Map(targets.map((t) => [t.name, samples.filter((s) => s.target === t.name)]));
+  const med = (name, key) => median((byTarget.get(name) ?? []).map((s) => s[key]));
+  const summary = targets.map((t) => {
+    const ss = byTarget.get(t.name);
+    return {
+      target: t.name,
+      label: t.label,
+      rps: med(t.name, 'rps'),
+      rpsPerRound: ss.map((s) => s.rps),
+      p50Ms: med(t.name, 'p50Ms'),
+      p99Ms: med(t.name, 'p99Ms'),
+      errors: ss.reduce((a, s) => a + s.errors, 0),
+      timeouts: ss.reduce((a, s) => a + s.timeouts, 0),
+      non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
+      proxyCpuUsPerReq: med(t.name, 'proxyCpuUsPerReq'),
+      upstreamCpuUsPerReq: med(t.name, 'upstreamCpuUsPerReq'),
+      loadGenCpuPct: med(t.name, 'loadGenCpuPct'),
+      sutCpuBusyPct: med(t.name, 'sutCpuBusyPct'),
+      othersPct: med(t.name, 'othersPct'),
+    };
+  });
+  const get = (name) => summary.find((s) => s.target === name);
+  const directRps = get('direct')?.rps ?? null;
+  for (const s of summary) s.vsDirect = round(ratio(s.rps, directRps), 3);
+
+  // Per-round ratios: both sides measured minutes apart at most, so drift cancels better.
+  const perRound = (a, b, key) => {
+    const out = [];
+    for (let r = 1; r <= S.rounds; r++) {
+      const x = samples.find((s) => s.target === a && s.round === r);
+      const y = samples.find((s) => s.target === b && s.round === r);
+      if (x && y) out.push(round(ratio(x[key], y[key]), 3));
+    }
+    return out;
+  };
+  const anonVsFastify = ratio(get('gatehouse-anon')?.rps ?? null, get('fastify')?.rps ?? null);
+  const basicVsAnon = ratio(get('gatehouse-basic-warm')?.rps ?? null, get('gatehouse-anon')?.rps ?? null);
+  const ratios = {
+    anonVsFastify: {
+      rps: round(anonVsFastify, 3),
+      rpsPerRound: perRound('gatehouse-anon', 'fastify', 'rps'),
+      target: round(1 / 1.3, 3),
+      met: anonVsFastify === null ? null : anonVsFastify >= 1 / 1.3,
+      cpuPerReq: round(ratio(get('gatehouse-anon')?.proxyCpuUsPerReq ?? null, get('fastify')?.proxyCpuUsPerReq ?? null), 3),
+    },
+    basicWarmVsAnon: {
+      rps: round(basicVsAnon, 3),
+      rpsPerRound: perRound('gatehouse-basic-warm', 'gatehouse-anon', 'rps'),
+      target: round(1 / 1.2, 3),
+      met: basicVsAnon === null ? null : basicVsAnon >= 1 / 1.2,
+      cpuPerReq: round(ratio(get('gatehouse-basic-warm')?.proxyCpuUsPerReq ?? null, get('gatehouse-anon')?.proxyCpuUsPerReq ?? null), 3),
+    },
+  };
+
+  say('');
+  say(`Results (${S.rounds > 1 ? `medians of ${S.rounds} rounds` : 'one round'}; ${S.duration} s per target, ${S.connections} connections):`);
+  say('');
+  const header = ['target', 'req/s', ...(S.rounds > 1 ? ['req/s per round'] : []), 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs direct', 'proxy CPU µs/req', 'upstream CPU µs/req', 'load gen CPU %', 'SUT core busy %', 'others %'];
+  const rows = summary.map((s) => [
+    `${s.label}`,
+    fmt(s.rps, 0),
+    ...(S.rounds > 1 ? [s.rpsPerRound.join(' / ')] : []),
+    fmt(s.p50Ms, 2),
+    fmt(s.p99Ms, 2),
+    String(s.errors + s.timeouts),
+    String(s.non2xx),
+    fmt(s.vsDirect, 3),
+    fmt(s.proxyCpuUsPerReq, 1),
+    fmt(s.upstreamCpuUsPerReq, 1),
+    fmt(s.loadGenCpuPct, 0),
+    fmt(s.sutCpuBusyPct, 0),
+    fmt(s.othersPct, 0),
+  ]);
+  say(markdownTable(header, rows, [false, ...header.slice(1).map(() => true)]));
+  say('');
+  const verdict = (r) => (r.met === null ? 'n/a' : r.met ? 'MET' : 'MISSED');
+  const line = (label, r, a, b, limit) =>
+    `  ${label}: ${a}/${b} req/s = ${fmt(r.rps, 3)} (target >= ${fmt(r.target, 3)}, i.e. within ${limit}x) → ${verdict(r)}` +
+    (r.rpsPerRound.length > 1 ? `; per round ${r.rpsPerRound.join(' / ')}` : '') +
+    `; proxy CPU/req ${b === 'anon' ? 'basic/anon' : 'gatehouse/fastify'} = ${fmt(r.cpuPerReq, 2)}x`;
+  say('Ratios (issue targets):');
+  say(line('anonymous vs bare Fastify', ratios.anonVsFastify, 'gatehouse-anon', 'fastify', 1.3));
+  say(line('Basic warm vs anonymous  ', ratios.basicWarmVsAnon, 'basic-warm', 'anon', 1.2));
+  say(`  vs direct: ${summary.filter((s) => s.target !== 'direct').map((s) => `${s.target} ${fmt(s.vsDirect, 3)}`).join(', ')}`);
+  const bad = summary.filter((s) => s.errors + s.timeouts + s.non2xx > 0);
+  if (bad.length) say(`WARNING: errors or non-2xx answers during measurement: ${bad.map((s) => s.target).join(', ')} — those figures are not comparable`);
+  const loadBound = summary.filter((s) => (s.loadGenCpuPct ?? 0) >= 90);
+  if (loadBound.length) say(`note: the load generator used ≥ 90 % of its core for ${loadBound.map((s) => s.target).join(', ')}: that req/s is a floor (autocannon-bound)`);
+  if (discarded.length) say(`note: ${discarded.length} noisy sample(s) measured again; the quieter one was kept (all in the JSON)`);
+
+  fs.mkdirSync(S.resultsDir, { recursive: true });
+  const file = path.join(S.resultsDir, `${date.toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: date.toISOString(),
+        machine,
+        versions,
+        pinning,
+        boost: { enabled: boost.enabled, nice: boost.nice, failures: boost.failures },
+        settings: { ...S, resultsDir: undefined },
+        clockTicks: clk,
+        summary,
+        ratios,
+        samples,
+        discarded,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  say(`\nresults: ${path.relative(process.cwd(), file) || file}`);
+}
+
+function fmt(v, digits) {
+  return v === null || v === undefined ? '-' : Number(v).toFixed(digits);
+}
+
+function markdownTable(header, rows, rightAlign) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const cell = (s, i) => (rightAlign[i] ? s.padStart(widths[i]) : s.padEnd(widths[i]));
+  const out = [`| ${header.map(cell).join(' | ')} |`, `|${widths.map((w, i) => (rightAlign[i] ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|')}|`];
+  for (const r of rows) out.push(`| ${r.map(cell).join(' | ')} |`);
+  return out.join('\n');
+}
+
+// Dispatch last: the module's classes and constants above must be initialised first.
+if (process.argv[2] === '--load') await loadGenerator();
+else await runner();
