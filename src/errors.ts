@@ -18,6 +18,7 @@ export const ERRORS = {
   GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed.' },
   GATEHOUSE_ERR_REQUEST_TARGET_TOO_LONG: { status: 414, message: 'The request target is longer than allowed.' },
   GATEHOUSE_ERR_REQUEST_HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large or too many.' },
+  GATEHOUSE_ERR_REQUEST_UPGRADE_REFUSED: { status: 400, message: 'Only WebSocket upgrades are accepted.' },
   GATEHOUSE_ERR_REQUEST_METHOD_NOT_ALLOWED: { status: 405, message: 'This method is not accepted by the gateway.' },
   // Routing (security.md §4)
   GATEHOUSE_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No route matches this request.' },
@@ -25,10 +26,13 @@ export const ERRORS = {
   GATEHOUSE_ERR_AUTH_REQUIRED: { status: 401, message: 'Authentication is required.' },
   GATEHOUSE_ERR_AUTH_INVALID_CREDENTIALS: { status: 401, message: 'The credentials are invalid.' },
   GATEHOUSE_ERR_AUTH_MALFORMED_CREDENTIALS: { status: 401, message: 'The Authorization header is malformed.' },
+  GATEHOUSE_ERR_AUTH_TOKEN_EXPIRED: { status: 401, message: 'The token has expired.' },
+  GATEHOUSE_ERR_AUTH_TOKEN_NOT_YET_VALID: { status: 401, message: 'The token is not valid yet.' },
   GATEHOUSE_ERR_AUTH_THROTTLED: { status: 429, message: 'Too many failed attempts; retry later.' },
   GATEHOUSE_ERR_AUTH_UNAVAILABLE: { status: 503, message: 'Authentication is temporarily unavailable.' },
   // Authorization
   GATEHOUSE_ERR_AUTHZ_FORBIDDEN: { status: 403, message: 'You are not allowed to access this resource.' },
+  GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE: { status: 403, message: 'The token lacks a scope this resource requires.' },
   GATEHOUSE_ERR_AUTHZ_ROUTE_DENIED: { status: 403, message: 'This route is closed.' },
   // Upstream (security.md §10: no identity data in these bodies)
   GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'The upstream could not be reached.' },

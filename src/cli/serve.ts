@@ -1,6 +1,7 @@
 // `gatehouse [serve] -c FILE`: run until SIGTERM/SIGINT; SIGHUP reloads (an invalid new
 // config is logged with its errors and the running one kept).
-import { createLogger } from '../logging.js';
+import type { CompileDeps } from '../config/compile.js';
+import { createLogger, type Logger } from '../logging.js';
 import { createMemoryAttemptStore } from '../pipeline/authenticate/attempts.js';
 import { startGateway } from '../server/gateway.js';
 import { configPath, type CliIo } from './io.js';
@@ -9,14 +10,21 @@ import { loadAndCompile } from './load-compiled.js';
 export async function runServe(options: { config?: string }, io: CliIo): Promise<number> {
   const file = configPath(options.config, io.env);
   // One throttle store for the process: a reload must not reset failed-attempt counts.
-  const deps = { attempts: createMemoryAttemptStore() };
+  let log: Logger | undefined;
+  const deps: CompileDeps = {
+    attempts: createMemoryAttemptStore(),
+    onJwksEvent: (authenticator, event) => {
+      if (event.type === 'error') log?.warn({ authenticator, ...event.detail }, 'jwks fetch failed');
+      else if (event.detail.changed || event.detail.skipped.length > 0) log?.info({ authenticator, ...event.detail }, 'jwks refreshed');
+    },
+  };
   const loaded = await loadAndCompile(file, io.env, deps);
   if (!loaded.ok) {
     for (const line of loaded.messages) io.stderr.write(line + '\n');
     io.stderr.write(`gatehouse: not started, ${file} has ${loaded.messages.length} problem(s)\n`);
     return 1;
   }
-  const log = createLogger(loaded.config.logLevel as 'info');
+  log = createLogger(loaded.config.logLevel as 'info');
   const gateway = await startGateway({ config: loaded.config, log });
 
   let reloading = Promise.resolve();

@@ -3,14 +3,11 @@
 // collected with its file:line:column so `gatehouse check` reports them all at once;
 // `serve`, reload and `check` run this same function.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { resolve } from 'node:path';
-import { hashScheme } from '../passwords.js';
+import type { RemoteJwksEvent } from '../jwt/remote-jwks.js';
 import { createMemoryAttemptStore, type AttemptStore } from '../pipeline/authenticate/attempts.js';
-import { createBasicAuthenticator } from '../pipeline/authenticate/basic.js';
-import { parseHtpasswd } from '../pipeline/authenticate/htpasswd.js';
+import { createAssertionSigner, type AssertionSigner } from '../pipeline/headers/assertion.js';
 import { compileAllow } from '../pipeline/authorize/allow.js';
 import { HEADER_NAME, canonicalHeaderName } from '../pipeline/headers/canonical.js';
 import { compileTemplate, type CompiledTemplate } from '../pipeline/headers/template.js';
@@ -21,6 +18,7 @@ import { normalizeConfigPath } from '../pipeline/normalize/target.js';
 import type { CompiledRoute, Policy, RouteAuth, UpstreamTarget } from '../pipeline/policy.js';
 import { compileTrustedProxies, parseCidr, type TrustedPeer } from '../pipeline/trusted-proxies.js';
 import type { Authenticator } from '../pipeline/types.js';
+import { compileAuthenticator } from './compile-authenticators.js';
 import { ConfigError, type Diagnostic } from './diagnostics.js';
 import type { LoadedConfig } from './load.js';
 
@@ -68,6 +66,8 @@ export interface CompiledConfig {
 export interface CompileDeps {
   /** Shared failure counters; one per process (memory) or shared by instances (Redis). */
   readonly attempts?: AttemptStore;
+  /** Remote JWKS refreshes and failures, for logs and metrics. */
+  readonly onJwksEvent?: (authenticator: string, event: RemoteJwksEvent) => void;
 }
 
 const RESERVED_TEMPLATE_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'authorization', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
@@ -159,55 +159,27 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
   const attempts = deps.attempts ?? createMemoryAttemptStore();
   const authenticators = new Map<string, Authenticator>();
   for (const [name, spec] of Object.entries(input.authenticators)) {
-    const base: KeyPath = ['authenticators', name];
-    const users = new Map<string, string>();
-    if (spec.htpasswd !== undefined) {
-      const file = resolve(loaded.dir, spec.htpasswd);
-      let text: string | undefined;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        problem([...base, 'htpasswd'], `cannot read htpasswd file ${spec.htpasswd}`);
-      }
-      if (text !== undefined) {
-        const parsed = parseHtpasswd(text);
-        for (const e of parsed.errors) problem([...base, 'htpasswd'], `${spec.htpasswd}:${e.line}: ${e.message}`);
-        for (const [user, hash] of parsed.entries) users.set(user, hash);
+    const compiled = await compileAuthenticator(name, spec, { loaded, problem, attempts, onJwksEvent: deps.onJwksEvent });
+    if (compiled) authenticators.set(name, compiled);
+  }
+
+  // Identity assertion
+  let assertion: AssertionSigner | undefined;
+  const assertionSpec = input.identity.assertion;
+  if (assertionSpec) {
+    const keys = Array.isArray(assertionSpec.privateKey) ? assertionSpec.privateKey : [assertionSpec.privateKey];
+    const created = await createAssertionSigner({ header: assertionSpec.header, privateKeys: keys, issuer: assertionSpec.issuer, ttlMs: assertionSpec.ttl });
+    if (created.ok) assertion = created.signer;
+    else {
+      for (const e of created.errors) {
+        const path = e.field === 'ttl' ? ['identity', 'assertion', 'ttl'] : Array.isArray(assertionSpec.privateKey) && e.index >= 0 ? ['identity', 'assertion', 'privateKey', e.index] : ['identity', 'assertion', 'privateKey'];
+        problem(path, e.message);
       }
     }
-    (spec.users ?? []).forEach((u, i) => {
-      if (hashScheme(u.hash) === undefined) problem([...base, 'users', i, 'hash'], 'unsupported hash scheme (accepted: bcrypt $2a$/$2b$/$2y$, argon2id); make one with `gatehouse hash-password`');
-      else if (users.has(u.name)) problem([...base, 'users', i, 'name'], `user "${u.name}" is defined twice`);
-      else users.set(u.name, u.hash);
-    });
-    if (users.size === 0) problem(base, 'defines no users (set htpasswd or users)');
-    const groups = new Map<string, readonly string[]>(Object.entries(spec.groups ?? {}));
-    // HTTP field values are Latin-1 at most (RFC 9110 §5.5); Node refuses anything above U+00FF.
-    if (/[^\x20-\x7e\xa0-\xff]/.test(spec.realm)) problem([...base, 'realm'], 'must be printable ASCII or Latin-1 text');
-    if (diagnostics.length > 0) continue;
-    authenticators.set(
-      name,
-      await createBasicAuthenticator(
-        {
-          name,
-          realm: spec.realm,
-          users,
-          groups,
-          throttle: {
-            windowMs: spec.throttle.window,
-            maxFailuresPerUserAndIp: spec.throttle.maxFailuresPerUserAndIp,
-            maxFailuresPerIp: spec.throttle.maxFailuresPerIp,
-            slowdownAfterUserFailures: spec.throttle.slowdownAfterUserFailures,
-          },
-          cache: { maxEntries: spec.cache.maxEntries, ttlMs: spec.cache.ttl },
-        },
-        { attempts },
-      ),
-    );
   }
 
   // Routes
-  const identityNames = new Set(Object.values(input.identity.headers).map(canonicalHeaderName));
+  const identityNames = new Set([...Object.values(input.identity.headers), ...(assertion ? [assertion.header] : [])].map(canonicalHeaderName));
   const templateHeaders: string[] = [];
   const upstreamTls = new Map<string, { options: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean }; route: number }>();
   const routes: CompiledRoute[] = [];
@@ -314,10 +286,12 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
         auth,
         allow: compileAllow(r.allow),
         requirements: describeAllow(r.allow),
+        requiredScopes: r.allow?.scopes ?? [],
         templates,
         forwardCredentials: r.forwardCredentials,
         allowMethodOverride: r.allowMethodOverride,
         preserveHost: r.preserveHost,
+        assertionAudience: r.assertionAudience ?? (upstream.kind === 'http' ? upstream.origin : 'echo'),
         stripPrefix,
         timeoutMs: r.timeout,
         allowPreflight: r.allowPreflight,
@@ -337,7 +311,7 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
   const limits = input.limits;
   const policy: Policy = Object.freeze({
     routes: Object.freeze(routes),
-    headers: createHeaderPolicy(input.identity.headers, stripPrefixes, templateHeaders),
+    headers: createHeaderPolicy(input.identity.headers, stripPrefixes, templateHeaders, assertion),
   });
   return Object.freeze({
     file: loaded.file,

@@ -38,7 +38,9 @@ export const DurationTag: unique symbol = Symbol.for('gatehouse.config.duration'
 /** Longest duration accepted: Node timers overflow past 2^31-1 ms and would fire at once. */
 export const MAX_DURATION_MS = 24 * 86_400_000;
 
-export const AUTHENTICATOR_TYPES = ['basic'] as const;
+export const AUTHENTICATOR_TYPES = ['basic', 'jwt', 'introspection'] as const;
+/** JWS algorithms a `jwt` authenticator may allow (RFC 7518; `none` never). */
+export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 /** Names `auth:` gives a built-in meaning; no authenticator may take them. */
 export const RESERVED_AUTHENTICATOR_NAMES = ['anonymous', 'deny'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -226,6 +228,19 @@ function build<F extends Form>(form: F) {
     { ...closed, description: 'Names of the identity headers sent upstream. Absent fields are omitted, never sent empty.' },
   );
 
+  const Assertion = Type.Object(
+    {
+      header: withDefault(headerName('Header carrying the assertion.'), 'X-Auth-Assertion'),
+      privateKey: Type.Union([pem('Signing key.'), Type.Array(pem('A signing key.'), { minItems: 1 })], {
+        description: 'Private key(s), PEM: EC P-256 (ES256), Ed25519 (EdDSA) or RSA ≥ 2048 bits (RS256). A list rotates: the first signs, all are published at /.gatehouse/jwks.json.',
+        [Expect]: PEM_EXPECT + ', or a list of them',
+      }),
+      issuer: withDefault(nonEmpty('`iss` of the assertion.'), 'gatehouse'),
+      ttl: withDefault(duration('Lifetime of each assertion.'), '60s'),
+    },
+    { ...closed, description: 'A short-lived JWT signed by gatehouse on every authenticated request, for upstreams that verify rather than trust headers.' },
+  );
+
   const Identity = Type.Object(
     {
       headers: withDefault(IdentityHeaders, {
@@ -236,6 +251,7 @@ function build<F extends Form>(form: F) {
         method: 'X-Auth-Method',
         route: 'X-Auth-Route',
       }),
+      assertion: Type.Optional(Assertion),
       stripPrefixes: withDefault(
         Type.Array(headerName('A header-name prefix.'), {
           description:
@@ -318,9 +334,111 @@ function build<F extends Form>(form: F) {
     { ...closed, description: 'Basic authenticator.' },
   );
 
+  const UpstreamTls = Type.Object(
+    {
+      ca: Type.Optional(pem('CA certificate(s) the upstream\'s certificate must chain to, PEM.')),
+      cert: Type.Optional(pem('Client certificate for mutual TLS, PEM.')),
+      key: Type.Optional(pem('Private key of the client certificate, PEM.')),
+      rejectUnauthorized: withDefault(
+        Type.Boolean({ description: '`false` accepts any upstream certificate. For tests only.' }),
+        true,
+      ),
+    },
+    { ...closed, description: 'TLS towards an https upstream: trusted CA and client certificate for mTLS.' },
+  );
+
+  const realm = () =>
+    withDefault(
+      Type.String(withExpect('printable ASCII text without " or \\', {
+        description: 'Realm announced in the WWW-Authenticate challenge.',
+        pattern: '^[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]+$',
+      })),
+      'gatehouse',
+    );
+
+  const claimPath = (description: string) =>
+    Type.String(withExpect('a dotted claim path such as sub or realm_access.roles', {
+      description,
+      pattern: '^[A-Za-z0-9_$:@-]+(\\.[A-Za-z0-9_$:@-]+)*$',
+    }));
+
+  const TokenClaims = Type.Object(
+    {
+      user: withDefault(claimPath('Claim holding the user name (required in every token).'), 'sub'),
+      email: Type.Optional(claimPath('Claim holding the e-mail address.')),
+      name: Type.Optional(claimPath('Claim holding the display name.')),
+      groups: Type.Optional(claimPath('Claim holding the groups: an array of strings or a space-separated string (e.g. realm_access.roles for Keycloak).')),
+      scopes: withDefault(claimPath('Claim holding the scopes: a space-separated string (RFC 6749 §3.3) or an array.'), 'scope'),
+    },
+    { ...closed, description: 'Where the identity comes from in the token\'s claims (dotted paths).' },
+  );
+  const tokenClaims = () => withDefault(TokenClaims, { user: 'sub', scopes: 'scope' });
+
+  const TokenCache = Type.Object(
+    { maxEntries: withDefault(positiveInt('Most verified tokens remembered; an entry never outlives its token\'s exp.'), 10000) },
+    { ...closed, description: 'Cache of verified tokens (keyed by a hash of the token).' },
+  );
+
+  const JwksRefresh = Type.Object(
+    {
+      interval: withDefault(duration('How often the remote JWKS is fetched again (sooner when its Cache-Control max-age says so).'), '10m'),
+      cooldown: withDefault(duration('Least time between two fetches triggered by an unknown kid.'), '30s'),
+      timeout: withDefault(duration('Time a JWKS fetch may take.'), '5s'),
+    },
+    { ...closed, description: 'Fetching of a remote JWKS.' },
+  );
+
+  const JwtAuthenticator = Type.Object(
+    {
+      type: Type.Literal('jwt', { description: 'Bearer JWT (RFC 7519) verified against a JWKS, a public key or a shared secret.' }),
+      realm: realm(),
+      jwks: Type.Optional(
+        Type.String(withExpect('an http(s) URL without credentials, query or fragment', {
+          description: 'URL of the issuer\'s JWKS (fetched at start, cached, refreshed; stale keys keep serving while it is down).',
+          format: 'http-url',
+        })),
+      ),
+      keys: Type.Optional(nonEmpty('Local verification keys: JWKS JSON text or a PEM public key / certificate. Usually `${file:./keys.jwks.json}`.')),
+      secret: Type.Optional(nonEmpty('Shared secret for HS256/384/512, at least as long as the hash (32/48/64 bytes). Usually `${env:NAME}`.')),
+      issuer: Type.Optional(nonEmpty('Required `iss` value.')),
+      audience: Type.Union([nonEmpty('An accepted audience, or `any` to accept every audience.'), Type.Array(nonEmpty('An accepted audience.'), { minItems: 1 })], {
+        description: 'Required. Accepted `aud` value(s): the token must name one; `any` disables the check (explicitly).',
+        [Expect]: 'an audience, a non-empty list of audiences, or any',
+      }),
+      algorithms: Type.Array(StringEnum(JWT_ALGORITHMS, { description: 'A JWS algorithm.' }), {
+        description: 'Required. Algorithms accepted; the token\'s `alg` must be one of them (`none` never is).',
+        minItems: 1,
+      }),
+      clockTolerance: withDefault(duration('Allowed clock skew for exp, nbf and iat.'), '30s'),
+      claims: tokenClaims(),
+      jwksRefresh: withDefault(JwksRefresh, { interval: '10m', cooldown: '30s', timeout: '5s' }),
+      cache: withDefault(TokenCache, { maxEntries: 10000 }),
+    },
+    { ...closed, description: 'JWT authenticator. Exactly one of jwks, keys or secret.' },
+  );
+
+  const IntrospectionAuthenticator = Type.Object(
+    {
+      type: Type.Literal('introspection', { description: 'Opaque bearer tokens checked at an RFC 7662 introspection endpoint.' }),
+      realm: realm(),
+      endpoint: Type.String(withExpect('an http(s) URL without credentials, query or fragment', {
+        description: 'The introspection endpoint.',
+        format: 'http-url',
+      })),
+      clientId: nonEmpty('Client id gatehouse authenticates with (client_secret_basic).'),
+      clientSecret: nonEmpty('Client secret. Usually `${env:NAME}`; never logged.'),
+      cacheTtl: withDefault(duration('How long an answer is reused (never past the token\'s exp). Revocation takes effect within this time.'), '60s'),
+      timeout: withDefault(duration('Time the endpoint has to answer; then 503.'), '5s'),
+      claims: tokenClaims(),
+      cache: withDefault(TokenCache, { maxEntries: 10000 }),
+      tls: Type.Optional(UpstreamTls),
+    },
+    { ...closed, description: 'Introspection authenticator (RFC 7662).' },
+  );
+
   // A discriminated union (Ajv `discriminator`): an unknown `type` is ONE error on that
   // key instead of one error per variant. Add variants to `oneOf` as they land.
-  const Authenticator = discriminatedUnion([BasicAuthenticator], {
+  const Authenticator = discriminatedUnion([BasicAuthenticator, JwtAuthenticator, IntrospectionAuthenticator], {
     description: 'A named credential checker; `type` selects the kind.',
     [Noun]: 'authenticator type',
   });
@@ -414,19 +532,6 @@ function build<F extends Form>(form: F) {
     { ...closed, description: 'Changes to the forwarded path.' },
   );
 
-  const UpstreamTls = Type.Object(
-    {
-      ca: Type.Optional(pem('CA certificate(s) the upstream\'s certificate must chain to, PEM.')),
-      cert: Type.Optional(pem('Client certificate for mutual TLS, PEM.')),
-      key: Type.Optional(pem('Private key of the client certificate, PEM.')),
-      rejectUnauthorized: withDefault(
-        Type.Boolean({ description: '`false` accepts any upstream certificate. For tests only.' }),
-        true,
-      ),
-    },
-    { ...closed, description: 'TLS towards an https upstream: trusted CA and client certificate for mTLS.' },
-  );
-
   const AuthName = Type.String(withExpect('an authenticator name (a letter followed by letters, digits, "_" or "-")', {
     description: 'An authenticator name, `anonymous` or `deny`.',
     pattern: NAME,
@@ -476,6 +581,7 @@ function build<F extends Form>(form: F) {
         Type.Boolean({ description: '`true` lets CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method) through unauthenticated.' }),
         false,
       ),
+      assertionAudience: Type.Optional(nonEmpty('`aud` of this route\'s identity assertion; default: the upstream origin (scheme://host:port).')),
       allowMethodOverride: withDefault(
         Type.Boolean({ description: '`true` forwards method-override headers (X-HTTP-Method-Override etc.); by default they are removed (security.md §5).' }),
         false,
@@ -564,6 +670,9 @@ function build<F extends Form>(form: F) {
     AuthCache,
     BasicUser,
     BasicAuthenticator,
+    JwtAuthenticator,
+    IntrospectionAuthenticator,
+    Assertion,
     Authenticator,
     Match,
     Allow,
@@ -595,6 +704,8 @@ export type ThrottleInput = Static<typeof file.Throttle>;
 export type AuthCacheInput = Static<typeof file.AuthCache>;
 export type BasicUserInput = Static<typeof file.BasicUser>;
 export type BasicAuthenticatorInput = Static<typeof file.BasicAuthenticator>;
+export type JwtAuthenticatorInput = Static<typeof file.JwtAuthenticator>;
+export type IntrospectionAuthenticatorInput = Static<typeof file.IntrospectionAuthenticator>;
 export type AuthenticatorInput = Static<typeof file.Authenticator>;
 export type RouteMatchInput = Static<typeof file.Match>;
 export type RouteAllowInput = Static<typeof file.Allow>;
@@ -623,6 +734,9 @@ export type ThrottleConfig = DeepReadonly<Static<typeof loaded.Throttle>>;
 export type AuthCacheConfig = DeepReadonly<Static<typeof loaded.AuthCache>>;
 export type BasicUserConfig = DeepReadonly<Static<typeof loaded.BasicUser>>;
 export type BasicAuthenticatorConfig = DeepReadonly<Static<typeof loaded.BasicAuthenticator>>;
+export type JwtAuthenticatorConfig = DeepReadonly<Static<typeof loaded.JwtAuthenticator>>;
+export type IntrospectionAuthenticatorConfig = DeepReadonly<Static<typeof loaded.IntrospectionAuthenticator>>;
+export type AssertionConfig = DeepReadonly<Static<typeof loaded.Assertion>>;
 export type AuthenticatorConfig = DeepReadonly<Static<typeof loaded.Authenticator>>;
 export type RouteMatchConfig = DeepReadonly<Static<typeof loaded.Match>>;
 export type RouteAllowConfig = DeepReadonly<Static<typeof loaded.Allow>>;

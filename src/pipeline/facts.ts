@@ -84,6 +84,12 @@ export function buildFacts(req: RawRequest, limits: FactsLimits, trusted: Truste
   const target = normalizeTarget(req.url, host.authority, scheme);
   if (!target.ok) return refuse('GATEHOUSE_ERR_REQUEST_BAD_TARGET', target.reason);
 
+  // RFC 9112 §6.1: chunked is the only transfer coding we relay. Node's parser hands over
+  // `identity`, `xchunked` and friends before refusing them; refuse here, before any
+  // upstream connection is opened for a body that will never be read.
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && (typeof coding !== 'string' || coding.trim().toLowerCase() !== 'chunked')) return refuse('GATEHOUSE_ERR_REQUEST_MALFORMED', 'transfer-coding');
+
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > limits.bodyBytes) return refuse('GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE', 'content-length');
 

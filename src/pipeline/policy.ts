@@ -29,6 +29,8 @@ export interface CompiledRoute extends RouteHeaderRules {
   readonly upstream: UpstreamTarget;
   readonly auth: RouteAuth;
   readonly allow: CompiledAllow;
+  /** `allow.scopes`, for RFC 6750 insufficient_scope answers. */
+  readonly requiredScopes: readonly string[];
   /** `allow` in words ("groups: admin"), for `explain`. */
   readonly requirements: readonly string[];
   /** Normalized, without a trailing slash. */

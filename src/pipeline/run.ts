@@ -3,7 +3,7 @@
 import type { ErrorCode } from '../errors.js';
 import { buildUpstreamHeaders, type UpstreamHeaders } from './headers/upstream-headers.js';
 import type { CompiledRoute, Policy } from './policy.js';
-import type { Identity, RequestFacts } from './types.js';
+import type { Authenticator, Identity, RequestFacts } from './types.js';
 
 export interface ForwardRequest {
   readonly method: string;
@@ -28,7 +28,8 @@ export type Decision =
       readonly reasons: readonly string[];
       readonly attempts: readonly AuthAttempt[];
       readonly identity?: Identity;
-      /** RFC 7235 challenges of the route's header-based authenticators, for 401s. */
+      /** WWW-Authenticate values: the route's challenges for a 401 (the rejecting
+       * authenticator's own when it gave one), or insufficient_scope for a 403. */
       readonly challenges: readonly string[];
       readonly retryAfter?: number;
     }
@@ -93,7 +94,7 @@ export async function decide(policy: Policy, facts: RequestFacts, options: Decid
   if (!route) return { kind: 'no-route' };
 
   const attempts: AuthAttempt[] = [];
-  const deny = (code: ErrorCode, reasons: readonly string[], extra: { identity?: Identity; retryAfter?: number } = {}): Decision => ({
+  const deny = (code: ErrorCode, reasons: readonly string[], extra: { identity?: Identity; retryAfter?: number; challenges?: readonly string[] } = {}): Decision => ({
     kind: 'deny',
     route,
     code,
@@ -105,6 +106,7 @@ export async function decide(policy: Policy, facts: RequestFacts, options: Decid
 
   let identity: Identity | undefined;
   let consumed: 'authorization' | 'cookie' | 'none' = 'none';
+  let checker: Authenticator | undefined;
   const auth = route.auth;
   if (auth.kind === 'deny') return deny('GATEHOUSE_ERR_AUTHZ_ROUTE_DENIED', ['route-denied']);
   if (auth.kind === 'anonymous' || (route.allowPreflight && isPreflight(facts))) {
@@ -120,16 +122,28 @@ export async function decide(policy: Policy, facts: RequestFacts, options: Decid
       }
       if (result.outcome === 'fail') {
         attempts.push({ authenticator: authenticator.name, outcome: 'fail', reason: result.reason, ms });
-        return deny(result.code, [result.reason], result.retryAfter === undefined ? {} : { retryAfter: result.retryAfter });
+        const failed = result.challenge;
+        return deny(result.code, [result.reason], {
+          ...(result.retryAfter === undefined ? {} : { retryAfter: result.retryAfter }),
+          // The authenticator that rejected the credential says why (RFC 6750 §3.1).
+          ...(failed === undefined ? {} : { challenges: auth.authenticators.map((a) => (a === authenticator ? failed : a.challenge)).filter((c): c is string => c !== undefined) }),
+        });
       }
       attempts.push({ authenticator: authenticator.name, outcome: 'ok', ms });
       identity = result.identity;
       consumed = result.consumed;
+      checker = authenticator;
       break;
     }
     if (!identity) return deny('GATEHOUSE_ERR_AUTH_REQUIRED', ['no-credentials']);
     const verdict = route.allow(identity);
-    if (!verdict.allow) return deny('GATEHOUSE_ERR_AUTHZ_FORBIDDEN', verdict.reasons, { identity });
+    if (!verdict.allow) {
+      // A token without a required scope gets RFC 6750's insufficient_scope answer.
+      if (verdict.reasons.includes('scopes-missing') && checker?.scopeChallenge) {
+        return deny('GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE', verdict.reasons, { identity, challenges: [checker.scopeChallenge(route.requiredScopes)] });
+      }
+      return deny('GATEHOUSE_ERR_AUTHZ_FORBIDDEN', verdict.reasons, { identity });
+    }
   }
 
   const path = upstreamPath(route, facts.path);

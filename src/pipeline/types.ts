@@ -60,6 +60,9 @@ export type AuthResult =
       readonly code: ErrorCode;
       /** Seconds, for 429 answers. */
       readonly retryAfter?: number;
+      /** Replaces this authenticator's generic challenge in the 401, e.g. RFC 6750
+       * `Bearer realm="x", error="invalid_token", error_description="token expired"`. */
+      readonly challenge?: string;
     };
 
 export interface Authenticator {
@@ -68,6 +71,12 @@ export interface Authenticator {
   /** RFC 7235 challenge sent with 401 answers, for header-based schemes. */
   readonly challenge?: string;
   authenticate(facts: RequestFacts): Promise<AuthResult>;
+  /** Challenge for a 403 caused by missing scopes (RFC 6750 §3.1 insufficient_scope). */
+  scopeChallenge?(required: readonly string[]): string;
+  /** False until it can decide (e.g. a remote JWKS fetched once); feeds /readyz. */
+  ready?(): boolean;
+  /** Detail for /readyz's body, e.g. { jwks: 'stale', lastError: 'timeout' }. Never secrets. */
+  health?(): Record<string, unknown>;
   /** Release timers, connections and caches. */
   close?(): Promise<void>;
 }

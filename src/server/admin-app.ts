@@ -10,13 +10,21 @@ export interface AdminState {
   configHash: string;
 }
 
-export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: AdminState }): FastifyInstance {
+/** Per-authenticator readiness of the running config (remote JWKS fetched once, …). */
+export type AuthenticatorHealth = () => { ready: boolean; authenticators: Record<string, Record<string, unknown>> };
+
+export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: AdminState; health: AuthenticatorHealth }): FastifyInstance {
   const log: FastifyBaseLogger = deps.log.child({ component: 'admin' }, { level: 'error' });
   const app = fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    const body = { status: deps.state.ready ? 'ready' : 'not-ready', config: deps.state.configHash.slice(0, 12) };
-    return reply.code(deps.state.ready ? 200 : 503).send(body);
+    // Ready once listening and every authenticator can decide. A later outage of a shared
+    // dependency shows in the body but does not turn this 503 (config.md: every replica
+    // shares it, and Basic routes must keep serving).
+    const health = deps.health();
+    const ready = deps.state.ready && health.ready;
+    const body = { status: ready ? 'ready' : 'not-ready', config: deps.state.configHash.slice(0, 12), authenticators: health.authenticators };
+    return reply.code(ready ? 200 : 503).send(body);
   });
   app.get('/metrics', async (_request, reply) => {
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

@@ -5,9 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import type { CompiledConfig } from '../config/compile.js';
 import type { Logger } from '../logging.js';
 import { createUpstreamDispatcher } from '../upstream/dispatcher.js';
-import { createAdminApp, type AdminState } from './admin-app.js';
+import { createAdminApp, type AdminState, type AuthenticatorHealth } from './admin-app.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createProxyApp } from './proxy-app.js';
+import type { PublicJwk } from '../pipeline/headers/assertion.js';
 import type { ActiveConfig, Runtime } from './runtime.js';
 
 export interface Gateway {
@@ -46,12 +47,30 @@ function urlOf(app: FastifyInstance, scheme: string): string {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { log } = options;
   const metrics = options.metrics ?? createMetrics();
-  const runtime: { current: ActiveConfig } = { current: activate(options.config) };
+  let retired: Array<{ jwk: PublicJwk; until: number }> = [];
+  const runtime: { current: ActiveConfig; retiredKeys(): readonly PublicJwk[] } = {
+    current: activate(options.config),
+    retiredKeys() {
+      const now = Date.now();
+      retired = retired.filter((r) => r.until > now);
+      return retired.map((r) => r.jwk);
+    },
+  };
   const state: AdminState = { ready: false, configHash: options.config.hash };
   const retiring = new Set<NodeJS.Timeout>();
 
   const proxy = await createProxyApp({ runtime, log, metrics });
-  const admin = options.config.admin ? createAdminApp({ log, metrics, state }) : undefined;
+  const health = (): ReturnType<AuthenticatorHealth> => {
+    const detail: Record<string, Record<string, unknown>> = {};
+    let ready = true;
+    for (const [name, a] of runtime.current.config.authenticators) {
+      // `ready` latches: once an authenticator could decide, later outages are reported, not 503.
+      if (a.ready && !a.ready()) ready = false;
+      if (a.health) detail[name] = a.health();
+    }
+    return { ready, authenticators: detail };
+  };
+  const admin = options.config.admin ? createAdminApp({ log, metrics, state, health }) : undefined;
   const scheme = options.config.tls ? 'https' : 'http';
   await proxy.listen({ host: options.config.listen.host, port: options.config.listen.port });
   if (admin && options.config.admin) await admin.listen({ host: options.config.admin.host, port: options.config.admin.port });
@@ -68,6 +87,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async reload(next) {
       const previous = runtime.current;
       runtime.current = activate(next);
+      // Keys that stopped being configured stay published until assertions signed with
+      // them have expired, so upstreams never see a valid token they cannot verify.
+      const before = previous.config.policy.headers.assertion;
+      if (before) {
+        const kept = new Set((next.policy.headers.assertion?.publicKeys ?? []).map((k) => k.kid));
+        const until = Date.now() + before.ttlMs;
+        for (const jwk of before.publicKeys) if (!kept.has(jwk.kid)) retired.push({ jwk, until });
+      }
       state.configHash = next.hash;
       const timer = setTimeout(() => {
         retiring.delete(timer);

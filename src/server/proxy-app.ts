@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import replyFrom from '@fastify/reply-from';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
@@ -14,12 +14,13 @@ import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { buildFacts, type RawRequest } from '../pipeline/facts.js';
 import { denyAnswer, errorAnswer, type HttpAnswer } from '../pipeline/respond/deny.js';
-import { decide, type Decision } from '../pipeline/run.js';
+import { decide, isInternalPath, type Decision } from '../pipeline/run.js';
 import type { RequestFacts } from '../pipeline/types.js';
 import { echoBody } from '../upstream/echo.js';
 import { recordRequest, type RequestRecord } from './request-log.js';
 import type { Metrics } from './metrics.js';
 import { rewriteResponseHeaders } from './response-headers.js';
+import { internalAnswer } from './internal-endpoints.js';
 import { handleUpgrade } from './upgrade.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
 
@@ -53,13 +54,18 @@ function upstreamErrorCode(error: unknown): ErrorCode {
 
 class BodyLimit extends Transform {
   private seen = 0;
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly onExceeded: () => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null, data?: Buffer) => void): void {
     this.seen += chunk.length;
-    if (this.seen > this.limit) done(Object.assign(new Error('request body too large'), { code: 'GATEHOUSE_BODY_TOO_LARGE' }));
-    else done(null, chunk);
+    if (this.seen > this.limit) {
+      this.onExceeded();
+      done(Object.assign(new Error('request body too large'), { code: 'GATEHOUSE_BODY_TOO_LARGE' }));
+    } else done(null, chunk);
   }
 }
 
@@ -143,7 +149,15 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
   app.addContentTypeParser('*', (request, payload, done) => {
     // Stream, never buffer: enforce limits.bodyBytes on chunked bodies as they pass.
     const raw = payload as Readable;
-    done(null, request.headers['content-length'] === undefined ? raw.pipe(new BodyLimit(limits.bodyBytes)) : raw);
+    const exceeded = (): void => {
+      request.gatehouse.bodyTooLarge = true;
+    };
+    if (request.headers['content-length'] !== undefined) return done(null, raw);
+    // pipeline (not pipe): a client that aborts mid-body destroys the limiter too, so the
+    // upstream request is aborted instead of waiting for a body that never ends.
+    const limited = new BodyLimit(limits.bodyBytes, exceeded);
+    pipeline(raw, limited, () => undefined);
+    done(null, limited);
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -158,6 +172,13 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       return send(reply, errorAnswer(built.code, request.id));
     }
     record.facts = built.facts;
+    if (isInternalPath(built.facts.path)) {
+      const answer = internalAnswer(built.facts, active, runtime.retiredKeys(), request.id);
+      record.outcome = 'internal';
+      record.reason = answer.endpoint;
+      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+      return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
+    }
     const decision = await decide(config.policy, built.facts, { requestId: request.id });
     record.decision = decision;
     record.active = active;
@@ -207,25 +228,37 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     }
     const upstream = route.upstream;
     const sent = performance.now();
-    return reply.from(upstream.origin + fwd.target, {
-      timeout: route.timeoutMs,
-      retryDelay: () => null,
-      getUpstream: () => upstream.origin,
-      rewriteRequestHeaders: () => headers,
-      rewriteHeaders: (upstreamHeaders) =>
-        rewriteResponseHeaders(upstreamHeaders, { upstreamOrigin: upstream.origin, basePath: upstream.basePath, stripPrefix: route.stripPrefix, facts, publicOrigins: active.config.publicOrigins, requestId: request.id }) as typeof upstreamHeaders,
-      onResponse: (_req, rep, res) => {
-        metrics.upstreamDuration.observe({ route: route.name }, (performance.now() - sent) / 1000);
-        rep.send(res.stream);
-      },
-      onError: (rep, { error }) => {
-        const code = upstreamErrorCode(error);
-        record.outcome = 'error';
-        record.reason = code;
-        metrics.upstreamErrors.inc({ route: route.name, code });
-        void send(rep as FastifyReply, errorAnswer(code, request.id));
-      },
-    });
+    // reply-from takes the raw query from the request line itself; passing only the path
+    // keeps its own URL checks off the query (a `?next=/../x` is not a path).
+    const path = fwd.target.split('?', 1)[0]!;
+    try {
+      return reply.from(path, {
+        timeout: route.timeoutMs,
+        retryDelay: () => null,
+        getUpstream: () => upstream.origin,
+        rewriteRequestHeaders: () => headers,
+        rewriteHeaders: (upstreamHeaders) =>
+          rewriteResponseHeaders(upstreamHeaders, { upstreamOrigin: upstream.origin, basePath: upstream.basePath, stripPrefix: route.stripPrefix, facts, publicOrigins: active.config.publicOrigins, requestId: request.id }) as typeof upstreamHeaders,
+        onResponse: (_req, rep, res) => {
+          metrics.upstreamDuration.observe({ route: route.name }, (performance.now() - sent) / 1000);
+          rep.send(res.stream);
+        },
+        onError: (rep, { error }) => {
+          const code: ErrorCode = record.bodyTooLarge ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : upstreamErrorCode(error);
+          record.outcome = 'error';
+          record.reason = code;
+          if (!record.bodyTooLarge) metrics.upstreamErrors.inc({ route: route.name, code });
+          void send(rep as FastifyReply, errorAnswer(code, request.id));
+        },
+      });
+    } catch (error) {
+      // reply-from refuses some paths our normalization keeps (a segment such as `..a`
+      // decodes to contain "/.."); refuse them too rather than answer 500.
+      if ((error as { statusCode?: number }).statusCode !== 400) throw error;
+      record.outcome = 'refuse';
+      record.reason = 'upstream-url-refused';
+      return send(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
+    }
   };
 
   app.all('*', forward);

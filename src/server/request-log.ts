@@ -7,7 +7,7 @@ import type { RequestFacts } from '../pipeline/types.js';
 import type { Metrics } from './metrics.js';
 import type { ActiveConfig } from './runtime.js';
 
-export type Outcome = 'allow' | 'deny' | 'refuse' | 'no-route' | 'error';
+export type Outcome = 'allow' | 'deny' | 'refuse' | 'no-route' | 'internal' | 'error';
 
 export interface RequestRecord {
   readonly started: number;
@@ -17,6 +17,8 @@ export interface RequestRecord {
   facts?: RequestFacts;
   decision?: Decision;
   active?: ActiveConfig;
+  /** Set when a streamed body passed limits.bodyBytes: the forward fails as 413, not 502. */
+  bodyTooLarge?: boolean;
 }
 
 export function recordRequest(log: Logger, metrics: Metrics, record: RequestRecord | undefined, status: number): void {

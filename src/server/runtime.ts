@@ -4,6 +4,7 @@ import type http from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { CompiledConfig } from '../config/compile.js';
 import type { RawRequest } from '../pipeline/facts.js';
+import type { PublicJwk } from '../pipeline/headers/assertion.js';
 
 export interface ActiveConfig {
   readonly config: CompiledConfig;
@@ -13,6 +14,8 @@ export interface ActiveConfig {
 
 export interface Runtime {
   readonly current: ActiveConfig;
+  /** Assertion public keys a reload removed, still published until their tokens expire. */
+  retiredKeys(): readonly PublicJwk[];
 }
 
 export function rawRequestOf(req: http.IncomingMessage, scheme: 'http' | 'https'): RawRequest {

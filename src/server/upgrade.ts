@@ -59,6 +59,12 @@ export async function handleUpgrade(deps: UpgradeDeps, req: http.IncomingMessage
   socket.on('error', () => socket.destroy());
 
   try {
+    // Only WebSocket: relaying any other upgrade (h2c above all) would open a tunnel to the
+    // upstream in which later requests bypass every route check (h2c smuggling).
+    if (req.headers.upgrade?.trim().toLowerCase() !== 'websocket') {
+      record.reason = 'upgrade-not-websocket';
+      return refuse('GATEHOUSE_ERR_REQUEST_UPGRADE_REFUSED');
+    }
     const built = buildFacts(rawRequestOf(req, deps.scheme), deps.limits, active.config.trustedPeer);
     if (!built.ok) {
       record.reason = built.reason;

@@ -5,6 +5,7 @@
 import type { Identity, RequestFacts } from '../types.js';
 import { canonicalHeaderName } from './canonical.js';
 import { encodeIdentityList, encodeIdentityValue } from './encode.js';
+import type { AssertionSigner } from './assertion.js';
 import type { CompiledTemplate } from './template.js';
 
 export interface IdentityHeaderNames {
@@ -22,6 +23,8 @@ export interface HeaderPolicy {
   readonly spoofable: ReadonlySet<string>;
   /** Canonical prefixes a client may never send. */
   readonly spoofablePrefixes: readonly string[];
+  /** Signs `identity.assertion` for every authenticated forward. */
+  readonly assertion?: AssertionSigner;
 }
 
 /** What one route adds to the policy. */
@@ -31,6 +34,8 @@ export interface RouteHeaderRules {
   readonly forwardCredentials: boolean;
   readonly allowMethodOverride: boolean;
   readonly preserveHost: boolean;
+  /** `aud` of this route's assertion: assertionAudience, else the upstream origin. */
+  readonly assertionAudience: string;
 }
 
 export type UpstreamHeaders = Record<string, string | string[]>;
@@ -59,11 +64,12 @@ const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-
 // Method override lets a client turn an allowed GET into a DELETE upstream.
 const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
-export function createHeaderPolicy(identity: IdentityHeaderNames, stripPrefixes: readonly string[], templateHeaders: readonly string[]): HeaderPolicy {
+export function createHeaderPolicy(identity: IdentityHeaderNames, stripPrefixes: readonly string[], templateHeaders: readonly string[], assertion?: AssertionSigner): HeaderPolicy {
   const spoofable = new Set<string>();
   for (const name of Object.values(identity)) spoofable.add(canonicalHeaderName(name));
   for (const name of templateHeaders) spoofable.add(canonicalHeaderName(name));
-  return { identity, spoofable, spoofablePrefixes: stripPrefixes.map(canonicalHeaderName) };
+  if (assertion) spoofable.add(canonicalHeaderName(assertion.header));
+  return { identity, spoofable, spoofablePrefixes: stripPrefixes.map(canonicalHeaderName), ...(assertion ? { assertion } : {}) };
 }
 
 function connectionTokens(facts: RequestFacts): Set<string> | undefined {
@@ -119,9 +125,15 @@ export function buildUpstreamHeaders(input: BuildHeadersInput): UpstreamHeaders 
     const canonical = canonicalHeaderName(lower);
     if (policy.spoofable.has(canonical)) continue;
     if (policy.spoofablePrefixes.some((p) => canonical.startsWith(p))) continue;
-    if (FORWARDED.has(canonical)) {
-      // Only a trusted proxy's values survive, and only in their canonical spelling.
-      if (trusted && canonical === lower) (kept[lower] ??= []).push(value);
+    // Every X-Forwarded-* is a claim about the client (oauth2-proxy's X-Forwarded-User,
+    // X-Forwarded-Uri of forward-auth, X-Forwarded-Ssl...): only trusted peers make them.
+    if (FORWARDED.has(canonical) || canonical.startsWith('x-forwarded-')) {
+      // Only a trusted proxy's values survive, and only in their canonical spelling; the
+      // ones we set ourselves are rebuilt below, the others pass as sent.
+      if (trusted && canonical === lower) {
+        if (FORWARDED.has(lower)) (kept[lower] ??= []).push(value);
+        else add(out, lower, value);
+      }
       continue;
     }
     if (!route.allowMethodOverride && METHOD_OVERRIDE.has(canonical)) continue;
@@ -162,6 +174,7 @@ export function buildUpstreamHeaders(input: BuildHeadersInput): UpstreamHeaders 
       const value = render({ identity, route: route.name });
       if (value !== undefined) out[header.toLowerCase()] = value;
     }
+    if (policy.assertion) out[policy.assertion.header.toLowerCase()] = policy.assertion.sign({ identity, route: route.name, audience: route.assertionAudience });
   }
   return out;
 }

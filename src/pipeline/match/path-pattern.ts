@@ -35,6 +35,7 @@ const REFUSAL_TEXT: Readonly<Record<TargetRefusal | 'query', string>> = {
   'encoded-backslash': 'must not contain %5C: requests with an encoded backslash are refused',
   'encoded-control': 'must not contain an encoded control character: such requests are refused',
   'double-encoded': 'must not contain %252E, %252F or %255C: such requests are refused',
+  'dot-segment-params': "must not contain '.;' or '..;' segments: such requests are refused",
   'above-root': "has a '..' segment above the root",
   query: "must not contain '?': routes never match the query string",
 };

@@ -20,6 +20,7 @@ export type TargetRefusal =
   | 'encoded-backslash'
   | 'encoded-control'
   | 'double-encoded'
+  | 'dot-segment-params'
   | 'above-root';
 
 export type TargetResult =
@@ -177,6 +178,10 @@ function normalizePath(p: string): string | TargetRefusal {
     if (last) end = n;
     const seg = normalizeSegment(p, start, end);
     if (typeof seg !== 'string') return seg.refused;
+    // `..;x` and `.;x`: matrix parameters on a dot segment. Matched literally here, but
+    // Tomcat/Jetty strip the parameters and resolve the dots (CVE-2020-1938 family,
+    // "..;/" bypasses of Spring/Nginx setups): refuse rather than forward.
+    if (seg.charCodeAt(0) === 0x2e && /^\.\.?;/.test(seg)) return 'dot-segment-params';
     if (seg === '' || seg === '.') {
       // Empty segments merge ('//' → '/'); a final one, or a final '.', keeps the
       // trailing slash (`/a/b/.` → `/a/b/`).

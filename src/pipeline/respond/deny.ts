@@ -22,7 +22,8 @@ export function denyAnswer(decision: Exclude<Decision, { kind: 'allow' }>, reque
   const headers: Record<string, string | readonly string[]> = {};
   // RFC 9110 §15.5.2: a 401 carries at least one challenge; one per header-based
   // authenticator the route accepts (RFC 7235 §4.1 allows several).
-  if (status === 401 && decision.challenges.length > 0) headers['www-authenticate'] = decision.challenges;
+  // RFC 6750 §3.1: a token lacking scope gets 403 with an insufficient_scope challenge.
+  if ((status === 401 || decision.code === 'GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE') && decision.challenges.length > 0) headers['www-authenticate'] = decision.challenges;
   if (status === 429 && decision.retryAfter !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(decision.retryAfter)));
   return errorAnswer(decision.code, requestId, headers);
 }

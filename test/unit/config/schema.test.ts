@@ -63,7 +63,7 @@ t.test('durations: 1ms to 24d', async (t) => {
 });
 
 t.test('constants', async (t) => {
-  t.same(AUTHENTICATOR_TYPES, ['basic']);
+  t.same(AUTHENTICATOR_TYPES, ['basic', 'jwt', 'introspection']);
   t.same(RESERVED_AUTHENTICATOR_NAMES, ['anonymous', 'deny']);
 });
 
@@ -90,7 +90,7 @@ function typeChecks(input: GatehouseConfigInput, loaded: GatehouseConfig): void 
   const routeIn: RouteInput | undefined = input.routes[0];
   const basic: BasicAuthenticatorConfig = loaded.authenticators.x as BasicAuthenticatorConfig;
   const window: number = basic.throttle.window;
-  const basicIn: BasicAuthenticatorInput | undefined = input.authenticators?.x;
+  const basicIn: BasicAuthenticatorInput | undefined = input.authenticators?.x as BasicAuthenticatorInput | undefined;
   const admin: AdminConfig = loaded.admin;
   const listen: string | undefined = admin === false ? undefined : admin.listen;
   // @ts-expect-error a defaulted key is optional in the file form

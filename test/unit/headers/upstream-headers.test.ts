@@ -8,7 +8,7 @@ const policy = createHeaderPolicy(identityNames, ['X-Auth-'], ['X-Tenant']);
 const tenant = compileTemplate('{claims.tenant}');
 if (!tenant.ok) throw new Error('template');
 
-const route: RouteHeaderRules = { name: 'api', templates: [{ header: 'X-Tenant', render: tenant.render }], forwardCredentials: false, allowMethodOverride: false, preserveHost: false };
+const route: RouteHeaderRules = { name: 'api', templates: [{ header: 'X-Tenant', render: tenant.render }], forwardCredentials: false, allowMethodOverride: false, preserveHost: false, assertionAudience: 'http://127.0.0.1:9000' };
 const alice: Identity = { user: 'alice', email: 'a@x.io', name: 'Alice', groups: ['staff', 'a,b'], scopes: [], claims: { tenant: 'acme' }, method: 'basic', authenticator: 'staff' };
 const anon: Identity = { groups: [], scopes: [], claims: {}, method: 'anonymous', authenticator: 'anonymous' };
 

@@ -77,7 +77,12 @@ const CASES: Case[] = [
   ["/a;b=c,d!$&'()*+:@", "/a;b=c,d!$&'()*+:@"],
   ['/a;jsessionid=1/b', '/a;jsessionid=1/b'],
   ['/admin;/x', '/admin;/x'],
-  ['/..;/admin', '/..;/admin'],
+  ['/..;/admin', { refused: 'dot-segment-params' }],
+  ['/a/..;x/b', { refused: 'dot-segment-params' }],
+  ['/a/.;/b', { refused: 'dot-segment-params' }],
+  ['/a/%2e%2e;/b', { refused: 'dot-segment-params' }],
+  ['/a/..x;/b', '/a/..x;/b'],
+  ['/a/x..;/b', '/a/x..;/b'],
   // query: split at the first '?', returned raw
   ['/a?', { path: '/a', query: '' }],
   ['/?x', { path: '/', query: 'x' }],

@@ -31,6 +31,12 @@ t.test('403 has no challenge; 429 has Retry-After', async (t) => {
   t.notOk('retry-after' in denyAnswer(deny('GATEHOUSE_ERR_AUTH_THROTTLED'), 'rid').headers);
 });
 
+t.test('403 insufficient_scope carries its challenge; other 403s do not', async (t) => {
+  const a = denyAnswer(deny('GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE', { challenges: ['Bearer realm="x", error="insufficient_scope", scope="a"'] }), 'rid');
+  t.equal(a.status, 403);
+  t.same(a.headers['www-authenticate'], ['Bearer realm="x", error="insufficient_scope", scope="a"']);
+});
+
 t.test('errorAnswer merges extra headers', async (t) => {
   const a = errorAnswer('GATEHOUSE_ERR_UPSTREAM_TIMEOUT', 'rid', { 'x-a': '1' });
   t.equal(a.status, 504);

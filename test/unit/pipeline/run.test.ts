@@ -32,10 +32,12 @@ function route(index: number, match: RouteMatchSpec, auth: RouteAuth, extra: Par
     auth,
     allow: compileAllow(undefined),
     requirements: [],
+    requiredScopes: [],
     templates: [],
     forwardCredentials: false,
     allowMethodOverride: false,
     preserveHost: false,
+    assertionAudience: 'http://127.0.0.1:9000',
     stripPrefix: undefined,
     timeoutMs: 30_000,
     allowPreflight: false,
@@ -103,6 +105,44 @@ t.test('all skip: 401 with every challenge; throttled fail keeps retryAfter', as
 t.test('authorization: 403 with reasons and the identity', async (t) => {
   const p = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', ok)] }, { allow: compileAllow({ groups: ['admin'] }) })]);
   t.match(await decide(p, facts(), { requestId: 'r' }), { kind: 'deny', code: 'GATEHOUSE_ERR_AUTHZ_FORBIDDEN', reasons: ['groups-missing'], identity: { user: 'alice' } });
+});
+
+t.test('RFC 6750: the rejecting authenticator\'s challenge replaces its generic one', async (t) => {
+  const bearer: Authenticator = {
+    name: 'tokens',
+    type: 'jwt',
+    challenge: 'Bearer realm="api"',
+    async authenticate() {
+      return { outcome: 'fail', reason: 'expired', code: 'GATEHOUSE_ERR_AUTH_TOKEN_EXPIRED', challenge: 'Bearer realm="api", error="invalid_token", error_description="token expired"' };
+    },
+  };
+  const p = policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('a', skip), bearer] })]);
+  t.match(await decide(p, facts(), { requestId: 'r' }), {
+    kind: 'deny',
+    code: 'GATEHOUSE_ERR_AUTH_TOKEN_EXPIRED',
+    challenges: ['Basic realm="a", charset="UTF-8"', 'Bearer realm="api", error="invalid_token", error_description="token expired"'],
+  });
+});
+
+t.test('RFC 6750: missing scopes on a token identity is insufficient_scope with the required scopes', async (t) => {
+  const tokenIdentity: Identity = { ...alice, scopes: ['read'], method: 'jwt', authenticator: 'tokens' };
+  const bearer: Authenticator = {
+    name: 'tokens',
+    type: 'jwt',
+    challenge: 'Bearer realm="api"',
+    scopeChallenge: (required) => `Bearer realm="api", error="insufficient_scope", scope="${required.join(' ')}"`,
+    async authenticate() {
+      return { outcome: 'ok', identity: tokenIdentity, consumed: 'authorization' };
+    },
+  };
+  const scoped = route(0, { path: '/**' }, { kind: 'check', authenticators: [bearer] }, { allow: compileAllow({ scopes: ['write', 'admin'] }), requiredScopes: ['write', 'admin'] });
+  t.match(await decide(policy([scoped]), facts(), { requestId: 'r' }), {
+    kind: 'deny',
+    code: 'GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE',
+    challenges: ['Bearer realm="api", error="insufficient_scope", scope="write admin"'],
+  });
+  const grouped = route(0, { path: '/**' }, { kind: 'check', authenticators: [bearer] }, { allow: compileAllow({ groups: ['x'] }) });
+  t.match(await decide(policy([grouped]), facts(), { requestId: 'r' }), { kind: 'deny', code: 'GATEHOUSE_ERR_AUTHZ_FORBIDDEN', challenges: ['Bearer realm="api"'] });
 });
 
 t.test('CORS preflight passes unauthenticated only when the route allows it', async (t) => {
