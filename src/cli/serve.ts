@@ -30,7 +30,7 @@ export async function runServe(options: { config?: string }, io: CliIo): Promise
   let reloading = Promise.resolve();
   const reload = (): void => {
     reloading = reloading.then(async () => {
-      const next = await loadAndCompile(file, io.env, deps);
+      const next = await loadAndCompile(file, io.env, { ...deps, previous: gateway.runtime.current.config });
       if (!next.ok) {
         log.error({ config: file, problems: next.messages }, 'config reload rejected; keeping the running config');
         return;

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isHmacAlgorithm, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { keySetFromText } from '../jwt/key-set.js';
-import { createRemoteJwks, type RemoteJwksEvent } from '../jwt/remote-jwks.js';
+import type { KeySet } from '../jwt/key-set.js';
+import { createRemoteJwks, type RemoteJwks, type RemoteJwksEvent } from '../jwt/remote-jwks.js';
 import { hashScheme } from '../passwords.js';
 import type { AttemptStore } from '../pipeline/authenticate/attempts.js';
 import { createBasicAuthenticator } from '../pipeline/authenticate/basic.js';
@@ -23,6 +24,10 @@ export interface AuthenticatorContext {
   readonly attempts: AttemptStore;
   /** Remote JWKS refreshes and failures, for logs and metrics. */
   readonly onJwksEvent?: (authenticator: string, event: RemoteJwksEvent) => void;
+  /** Keys the running generation holds for a JWKS URL (reload), served until a fetch succeeds. */
+  readonly previousJwks?: (url: string) => KeySet | undefined;
+  /** Every remote JWKS created, by URL, so the next reload can carry their keys over. */
+  readonly remoteJwks: Map<string, RemoteJwks>;
 }
 
 // RFC 7518 §3.2: an HMAC key at least as long as the hash output.
@@ -105,16 +110,17 @@ function compileJwt(name: string, spec: JwtAuthenticatorConfig, ctx: Authenticat
     if ('error' in parsed) problem([...base, 'keys'], parsed.error);
     else keys = { kind: 'static', keySet: parsed.keySet };
   } else if (spec.jwks !== undefined) {
-    keys = {
-      kind: 'remote',
-      jwks: createRemoteJwks({
-        url: spec.jwks,
-        refreshIntervalMs: spec.jwksRefresh.interval,
-        cooldownMs: spec.jwksRefresh.cooldown,
-        timeoutMs: spec.jwksRefresh.timeout,
-        onEvent: (event) => ctx.onJwksEvent?.(name, event),
-      }),
-    };
+    const initial = ctx.previousJwks?.(spec.jwks);
+    const jwks = createRemoteJwks({
+      url: spec.jwks,
+      refreshIntervalMs: spec.jwksRefresh.interval,
+      cooldownMs: spec.jwksRefresh.cooldown,
+      timeoutMs: spec.jwksRefresh.timeout,
+      onEvent: (event) => ctx.onJwksEvent?.(name, event),
+      ...(initial ? { initial } : {}),
+    });
+    ctx.remoteJwks.set(spec.jwks, jwks);
+    keys = { kind: 'remote', jwks };
   }
   const audience = Array.isArray(spec.audience) ? spec.audience : spec.audience === 'any' ? 'any' : [spec.audience];
   if (!ok || !keys) {

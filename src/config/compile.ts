@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import type { RemoteJwksEvent } from '../jwt/remote-jwks.js';
+import type { KeySet } from '../jwt/key-set.js';
+import type { RemoteJwks, RemoteJwksEvent } from '../jwt/remote-jwks.js';
 import { createMemoryAttemptStore, type AttemptStore } from '../pipeline/authenticate/attempts.js';
 import { createAssertionSigner, type AssertionSigner } from '../pipeline/headers/assertion.js';
 import { compileAllow } from '../pipeline/authorize/allow.js';
@@ -60,6 +61,8 @@ export interface CompiledConfig {
   readonly logLevel: string;
   /** TLS settings per upstream origin (https upstreams only). */
   readonly upstreamTls: ReadonlyMap<string, UpstreamTlsOptions>;
+  /** Remote JWKS of this generation by URL (owned by their authenticators). */
+  readonly remoteJwks: ReadonlyMap<string, RemoteJwks>;
   close(): Promise<void>;
 }
 
@@ -68,6 +71,8 @@ export interface CompileDeps {
   readonly attempts?: AttemptStore;
   /** Remote JWKS refreshes and failures, for logs and metrics. */
   readonly onJwksEvent?: (authenticator: string, event: RemoteJwksEvent) => void;
+  /** On reload: the running generation, whose JWKS keys serve until the new fetches succeed. */
+  readonly previous?: CompiledConfig;
 }
 
 const RESERVED_TEMPLATE_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'authorization', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
@@ -158,8 +163,10 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
   // Authenticators
   const attempts = deps.attempts ?? createMemoryAttemptStore();
   const authenticators = new Map<string, Authenticator>();
+  const remoteJwks = new Map<string, RemoteJwks>();
+  const previousJwks = (url: string): KeySet | undefined => deps.previous?.remoteJwks.get(url)?.current();
   for (const [name, spec] of Object.entries(input.authenticators)) {
-    const compiled = await compileAuthenticator(name, spec, { loaded, problem, attempts, onJwksEvent: deps.onJwksEvent });
+    const compiled = await compileAuthenticator(name, spec, { loaded, problem, attempts, onJwksEvent: deps.onJwksEvent, previousJwks, remoteJwks });
     if (compiled) authenticators.set(name, compiled);
   }
 
@@ -332,6 +339,7 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
     authenticators,
     logLevel: input.log.level,
     upstreamTls: new Map([...upstreamTls].map(([origin, { options }]) => [origin, options])),
+    remoteJwks,
     async close() {
       await Promise.all([...authenticators.values()].map((a) => a.close?.()));
     },

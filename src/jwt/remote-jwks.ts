@@ -37,6 +37,12 @@ export interface RemoteJwksOptions {
   onEvent?: (event: RemoteJwksEvent) => void;
   /** Monotonic clock in ms (tests). */
   now?: () => number;
+  /**
+   * Keys to serve until the first fetch succeeds: a reload passes the previous
+   * generation's keys for the same URL, so an issuer outage during a reload does not
+   * take JWT routes down (stale-if-error across generations).
+   */
+  initial?: KeySet;
 }
 
 export type RemoteJwksEvent =
@@ -112,7 +118,7 @@ export function createRemoteJwks(opts: RemoteJwksOptions): RemoteJwks {
   for (const [what, value] of Object.entries(o)) checkDuration(value, what);
   const now = opts.now ?? (() => performance.now());
 
-  let keySet: KeySet | undefined;
+  let keySet: KeySet | undefined = opts.initial;
   let bodyDigest: string | undefined;
   let lastError: string | undefined;
   let failures = 0;

@@ -77,3 +77,30 @@ t.test('a route header may not template the assertion header', async (t) => {
   const out = await problems(`identity:\n  assertion: { privateKey: "\${env:GOOD}", header: X-Signed }\n${route.replace('auth: tok', 'auth: anonymous')}    headers: { X-Signed: "{user}" }\n`, { GOOD: ecPrivate });
   t.match(out.join('\n'), /routes\[0\]\.headers\.X-Signed: is set by gatehouse itself/);
 });
+
+t.test('reload while the JWKS is down: the new generation serves the running keys', async (t) => {
+  const { createServer } = await import('node:http');
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+  const pair = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' };
+  const server = createServer((_req, res) => res.end(JSON.stringify({ keys: [jwk] })));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const yaml = `authenticators:\n  tok:\n    type: jwt\n    jwks: http://127.0.0.1:${port}/jwks\n    audience: api\n    algorithms: [ES256]\n${route}`;
+  const first = await compileConfig(loadConfigText(yaml, 'g.yaml', {}));
+  const tok = first.authenticators.get('tok')!;
+  for (let i = 0; i < 100 && !tok.ready!(); i++) await new Promise((r) => setTimeout(r, 20));
+  t.equal(tok.ready!(), true, 'first generation fetched its keys');
+  await new Promise((r) => server.close(r));
+
+  const second = await compileConfig(loadConfigText(yaml, 'g.yaml', {}), { previous: first });
+  await first.close();
+  const next = second.authenticators.get('tok')!;
+  t.equal(next.ready!(), true, 'ready at once with the carried-over keys');
+  const token = await new SignJWT({ sub: 'svc' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setAudience('api').setExpirationTime('1m').sign(pair.privateKey);
+  const facts = { headers: { authorization: `Bearer ${token}` } } as unknown as Parameters<typeof next.authenticate>[0];
+  t.match(await next.authenticate(facts), { outcome: 'ok', identity: { user: 'svc' } });
+  const cold = await compileConfig(loadConfigText(yaml, 'g.yaml', {}));
+  t.equal(cold.authenticators.get('tok')!.ready!(), false, 'without a previous generation: not ready');
+  await Promise.all([second.close(), cold.close()]);
+});
