@@ -9,10 +9,9 @@ import { Transform, pipeline, type Readable } from 'node:stream';
 import replyFrom from '@fastify/reply-from';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import type { CompiledConfig } from '../config/compile.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { buildFacts, type RawRequest } from '../pipeline/facts.js';
+import { buildFacts } from '../pipeline/facts.js';
 import { denyAnswer, errorAnswer, type HttpAnswer } from '../pipeline/respond/deny.js';
 import { decide, isInternalPath, type Decision } from '../pipeline/run.js';
 import type { RequestFacts } from '../pipeline/types.js';
@@ -21,6 +20,7 @@ import { recordRequest, type RequestRecord } from './request-log.js';
 import type { Metrics } from './metrics.js';
 import { rewriteResponseHeaders } from './response-headers.js';
 import { internalAnswer } from './internal-endpoints.js';
+import { writeRawAnswer } from './raw-answer.js';
 import { handleUpgrade } from './upgrade.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
 
@@ -76,15 +76,6 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
   const scheme = boot.tls ? 'https' : 'http';
   const limits = boot.limits;
 
-  const writeRaw = (socket: Socket, answer: HttpAnswer): void => {
-    const body = JSON.stringify(answer.body);
-    // Close once the answer is flushed (server sockets are half-open capable).
-    socket.once('finish', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Request-Id: ${answer.body.requestId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  };
-
   const fastifyLog: FastifyBaseLogger = log.child({ component: 'fastify' }, { level: 'error' });
   const app = fastify({
     loggerInstance: fastifyLog,
@@ -126,8 +117,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       // The one decision line for a request Node's parser refused before Fastify saw it.
       log.info({ requestId: answer.body.requestId, outcome: 'refuse', reasons: [err.code ?? 'client-error'], status: answer.status }, 'request');
       metrics.requests.inc({ route: '', outcome: 'refuse', status: String(answer.status) });
-      if (socket.writable) writeRaw(socket, answer);
-      else socket.destroy();
+      writeRawAnswer(socket, answer);
     },
     frameworkErrors(error, request, reply) {
       // Fastify's router refused the URL (e.g. invalid percent-encoding) before our hook ran.

@@ -14,6 +14,7 @@ import { denyAnswer, errorAnswer, type HttpAnswer } from '../pipeline/respond/de
 import { decide, type Decision } from '../pipeline/run.js';
 import type { Metrics } from './metrics.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
+import { writeRawAnswer } from './raw-answer.js';
 import { recordRequest, type RequestRecord } from './request-log.js';
 
 export interface UpgradeDeps {
@@ -23,18 +24,6 @@ export interface UpgradeDeps {
   readonly scheme: 'http' | 'https';
   /** Bound at start, like the listener's own limits. */
   readonly limits: Limits;
-}
-
-function writeAnswer(socket: Socket, answer: HttpAnswer, requestId: string): void {
-  if (!socket.writable) return;
-  const body = JSON.stringify(answer.body);
-  let head = `HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\n`;
-  for (const [name, value] of Object.entries(answer.headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
-  }
-  head += `x-request-id: ${requestId}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`;
-  socket.once('finish', () => socket.destroy());
-  socket.end(head + body);
 }
 
 // The built-in echo upstream speaks WebSocket too: it first sends the handshake it would
@@ -53,7 +42,7 @@ export async function handleUpgrade(deps: UpgradeDeps, req: http.IncomingMessage
   };
   const refuse = (code: ErrorCode, answer?: HttpAnswer): void => {
     const a = answer ?? errorAnswer(code, requestId);
-    writeAnswer(socket, a, requestId);
+    writeRawAnswer(socket, a);
     finish(a.status);
   };
   socket.on('error', () => socket.destroy());
