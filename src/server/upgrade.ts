@@ -40,11 +40,11 @@ export async function handleUpgrade(deps: UpgradeDeps, req: http.IncomingMessage
     settled = true;
     recordRequest(log, metrics, record, status);
   };
-  const refuse = (code: ErrorCode, answer?: HttpAnswer): void => {
-    const a = answer ?? errorAnswer(code, requestId);
+  const answer = (a: HttpAnswer): void => {
     writeRawAnswer(socket, a);
     finish(a.status);
   };
+  const refuse = (code: ErrorCode): void => answer(errorAnswer(code, requestId));
   socket.on('error', () => socket.destroy());
 
   try {
@@ -64,7 +64,7 @@ export async function handleUpgrade(deps: UpgradeDeps, req: http.IncomingMessage
     record.decision = decision;
     if (decision.kind !== 'allow') {
       record.outcome = decision.kind === 'no-route' ? 'no-route' : 'deny';
-      return refuse('GATEHOUSE_ERR_INTERNAL', denyAnswer(decision, requestId));
+      return answer(denyAnswer(decision, requestId));
     }
     record.outcome = 'allow';
     const { route, forward } = decision;
