@@ -34,6 +34,13 @@ export const ERRORS = {
   GATEHOUSE_ERR_AUTHZ_FORBIDDEN: { status: 403, message: 'You are not allowed to access this resource.' },
   GATEHOUSE_ERR_AUTHZ_INSUFFICIENT_SCOPE: { status: 403, message: 'The token lacks a scope this resource requires.' },
   GATEHOUSE_ERR_AUTHZ_ROUTE_DENIED: { status: 403, message: 'This route is closed.' },
+  // Sessions and sign-in (security.md §8-§10)
+  GATEHOUSE_ERR_SESSION_INVALID: { status: 401, message: 'The session cookie is invalid.' },
+  GATEHOUSE_ERR_SESSION_STORE_UNAVAILABLE: { status: 503, message: 'Sessions are temporarily unavailable.' },
+  GATEHOUSE_ERR_CSRF_REJECTED: { status: 403, message: 'The request did not come from this site.' },
+  GATEHOUSE_ERR_LOGIN_FAILED: { status: 400, message: 'The sign-in could not be completed; start again.' },
+  GATEHOUSE_ERR_LOGIN_PROVIDER_UNAVAILABLE: { status: 503, message: 'The sign-in provider is temporarily unavailable.' },
+  GATEHOUSE_ERR_LOGOUT_TOKEN_INVALID: { status: 400, message: 'The logout token is invalid.' },
   // Upstream (security.md §10: no identity data in these bodies)
   GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'The upstream could not be reached.' },
   GATEHOUSE_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'The upstream answered with an invalid response.' },
