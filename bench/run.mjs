@@ -6,6 +6,8 @@
 //   upstream.mjs        the upstream, a separate node:http process
 //   fastify-proxy.mjs   the reference proxy (Fastify 5 + @fastify/http-proxy)
 //   dist/cli/main.js    gatehouse, log level info, stdout (one JSON line per request) to /dev/null
+//   redis-server        (session target only) a Redis of its own on a free port, nothing saved
+//   dist/cli/main.js    (session target only) a second gatehouse with `sessions.store: redis`
 //   run.mjs --load      the load generator (autocannon), one process per measurement
 //   run.mjs --sign      token signers (node:crypto), a few processes before each cold-JWT
 //                       measurement: they fill the pool of distinct tokens it sends
@@ -350,8 +352,12 @@ function snapshot(pgids) {
 // --- HTTP helpers -------------------------------------------------------------------------
 
 function httpGet(url, headers = {}, timeoutMs = 5000) {
+  return httpRequest('GET', url, headers, undefined, timeoutMs);
+}
+
+function httpRequest(method, url, headers = {}, body = undefined, timeoutMs = 5000) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -359,7 +365,45 @@ function httpGet(url, headers = {}, timeoutMs = 5000) {
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
     req.on('error', reject);
+    req.end(body);
   });
+}
+
+/** `name=value` of the Set-Cookie for `name`, or undefined. */
+function setCookiePair(headers, name) {
+  const all = [].concat(headers['set-cookie'] ?? []);
+  return all.map((c) => c.split(';', 1)[0]).find((p) => p.startsWith(`${name}=`));
+}
+
+/** A hidden form field's value from one of gatehouse's own pages (HTML-escaped there). */
+function hiddenField(html, name) {
+  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  return m === null ? undefined : m[1].replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/** True once a Redis answers PING on 127.0.0.1:port. */
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ host: '127.0.0.1', port });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => done(chunk.toString('latin1').startsWith('+PONG')));
+  });
+}
+
+async function waitRedis(entry, port, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (entry.exit) throw new Error(`${entry.name} exited before it was ready (${describeExit(entry.exit)})`);
+    if (await redisPing(port)) return;
+    await sleep(100);
+  }
+  throw new Error(`${entry.name} not answering PING on 127.0.0.1:${port} after ${timeoutMs / 1000} s`);
 }
 
 async function waitReady(entry, url, ok, timeoutMs = 30_000) {
@@ -476,6 +520,7 @@ const TARGETS_ALL = [
   'jwt-rs256-cold',
   'jwt-es256-warm',
   'jwt-es256-cold',
+  'session-redis-warm',
 ];
 const TARGET_GROUPS = {
   all: TARGETS_ALL,
@@ -489,6 +534,8 @@ const TARGET_GROUPS = {
   // The targets the issue ratios need: all of them, and the JWT ones only.
   issue: ['fastify', 'gatehouse-anon', 'gatehouse-basic-warm', 'jwt-hs256-cold', 'jwt-es256-warm'],
   'jwt-issue': ['gatehouse-anon', 'jwt-hs256-cold', 'jwt-es256-warm'],
+  // The session-cookie target and the baseline its ratio needs.
+  session: ['gatehouse-anon', 'session-redis-warm'],
 };
 
 /** TARGETS (names and group names, comma-separated) → target names, in measuring order. */
@@ -516,6 +563,15 @@ function gitCommit() {
     return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return undefined;
+  }
+}
+
+function hasRedisServer() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -582,7 +638,8 @@ async function bench(S, work) {
   say(`settings: ${S.duration} s per target after ${S.warmup} s warm-up, ${S.connections} connections, ${S.rounds} round(s), targets ${chosen.join(',')}; ~${estimate} s${chosen.some((t) => t.endsWith('-cold')) ? ' plus signing the cold pools (RS256: ~10-20 s each)' : ''}`);
 
   // --- start everything -------------------------------------------------------------------
-  const [upPort, fastifyPort, gwPort, adminPort] = await freePorts(4);
+  // One call for every port: closed listeners' ports could come back from a second call.
+  const [upPort, fastifyPort, gwPort, adminPort, redisPort, sessionGwPort, sessionAdminPort] = await freePorts(7);
   const log = (name) => fs.openSync(path.join(work, `${name}.log`), 'w');
   const nodeEnv = { ...process.env, NODE_ENV: 'production' };
 
@@ -683,10 +740,74 @@ async function bench(S, work) {
     env: { ...nodeEnv, GATEHOUSE_BENCH_HS256_SECRET: hsSecret }, cpu: S.sutCpu, stdio: ['ignore', 'ignore', log('gatehouse.err')], pinning, boost,
   });
 
+  // The session target runs on a SECOND gatehouse with `sessions.store: redis`, and a
+  // Redis of its own on the measured core (its CPU is part of what a session check
+  // costs; the shared Redis on 6379 serves other people's tests). Not on the first
+  // gatehouse: with a Redis session store every Basic authenticator keeps its throttle
+  // counters in that Redis too, which would change what gatehouse-basic-warm measures.
+  const sessionCookie = 'bench_session';
+  const sessionSecret = randomBytes(32).toString('hex');
+  let redis;
+  let gatehouseSessions;
+  if (chosen.includes('session-redis-warm')) {
+    if (!hasRedisServer()) throw new Error('session-redis-warm needs redis-server (Debian: apt-get install redis-server); leave it out of TARGETS otherwise');
+    redis = startProcess('redis', ['redis-server', '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], {
+      cpu: S.sutCpu, stdio: ['ignore', log('redis'), log('redis.err')], pinning, boost,
+    });
+    const sessionConfigFile = path.join(work, 'gatehouse.sessions.bench.yaml');
+    fs.writeFileSync(
+      sessionConfigFile,
+      [
+        '# Generated by bench/run.mjs: the session-cookie target (sessions in Redis). Logging stays on (info).',
+        `listen: 127.0.0.1:${sessionGwPort}`,
+        'admin:',
+        `  listen: 127.0.0.1:${sessionAdminPort}`,
+        'log:',
+        '  level: info',
+        'sessions:',
+        '  store: redis',
+        '  redis:',
+        `    url: redis://127.0.0.1:${redisPort}/0`,
+        '    keyPrefix: "gatehouse-bench:"',
+        '  cookie:',
+        `    name: ${sessionCookie}`,
+        '    secure: false                # plain http on loopback',
+        '  secret: ${env:GATEHOUSE_BENCH_SESSION_SECRET}',
+        '  maxAge: 12h',
+        '  idleTimeout: 1h',
+        'login:',
+        '  providers:',
+        '    local:',
+        '      type: form',
+        '      authenticator: bench-users',
+        'authenticators:',
+        '  web:',
+        '    type: session',
+        '  bench-users:',
+        '    type: basic',
+        '    realm: gatehouse bench',
+        '    htpasswd: ./users.htpasswd',
+        'routes:',
+        '  - name: bench-session',
+        '    match: { path: /session/** }',
+        `    upstream: ${upstreamUrl}`,
+        '    auth: web',
+        '',
+      ].join('\n'),
+    );
+    gatehouseSessions = startProcess('gatehouse-sessions', [process.execPath, ...S.gatehouseNodeArgs, cli, 'serve', '-c', sessionConfigFile], {
+      env: { ...nodeEnv, GATEHOUSE_BENCH_SESSION_SECRET: sessionSecret }, cpu: S.sutCpu, stdio: ['ignore', 'ignore', log('gatehouse-sessions.err')], pinning, boost,
+    });
+  }
+
   try {
     await waitReady(upstream, `${upstreamUrl}/`, (r) => r.status === 200);
     await waitReady(fastifyProxy, `http://127.0.0.1:${fastifyPort}/`, (r) => r.status === 200);
     await waitReady(gatehouse, `http://127.0.0.1:${adminPort}/readyz`, (r) => r.status === 200);
+    if (redis) {
+      await waitRedis(redis, redisPort);
+      await waitReady(gatehouseSessions, `http://127.0.0.1:${sessionAdminPort}/readyz`, (r) => r.status === 200);
+    }
   } catch (err) {
     const tail = (name) => {
       try {
@@ -695,7 +816,8 @@ async function bench(S, work) {
         return '';
       }
     };
-    throw new Error(`${err.message}\n${['upstream.err.log', 'fastify-proxy.err.log', 'gatehouse.err.log'].map((n) => `--- ${n}\n${tail(n)}`).join('\n')}`);
+    const logs = ['upstream.err.log', 'fastify-proxy.err.log', 'gatehouse.err.log', ...(redis ? ['redis.log', 'gatehouse-sessions.err.log'] : [])];
+    throw new Error(`${err.message}\n${logs.map((n) => `--- ${n}\n${tail(n)}`).join('\n')}`);
   }
   say(`boost: ${boost.enabled ? (boost.failures === 0 ? `autogroup nice ${boost.nice} for every process group started here` : `requested (autogroup nice ${boost.nice}) but not applied to ${boost.failures} process(es)`) : 'off (BOOST=0)'}`);
 
@@ -704,6 +826,25 @@ async function bench(S, work) {
   const gw = `http://127.0.0.1:${gwPort}`;
   const expect = (cond, target, what) => {
     if (!cond) throw new Error(`check of ${target} failed: ${what}`);
+  };
+
+  // The session target's one sign-in, as a browser does it: the form (its csrf cookie and
+  // token), then the POST; the session cookie it sets is what every request then carries.
+  const sgw = `http://127.0.0.1:${sessionGwPort}`;
+  const sessionSignIn = async (name) => {
+    const form = await httpGet(`${sgw}/.gatehouse/login/local?rd=/session/item`, { accept: 'text/html' });
+    expect(form.status === 200, name, `sign-in form: want 200, got ${form.status}`);
+    const csrfCookie = setCookiePair(form.headers, `${sessionCookie}-csrf`);
+    const csrf = hiddenField(form.body, 'csrf');
+    expect(csrfCookie !== undefined && csrf !== undefined, name, 'sign-in form without its csrf cookie or token');
+    const body = new URLSearchParams({ username: basicUser, password: basicPassword, csrf, rd: '/session/item' }).toString();
+    const res = await httpRequest('POST', `${sgw}/.gatehouse/login/local`, {
+      'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), cookie: csrfCookie, 'sec-fetch-site': 'same-origin', accept: 'text/html',
+    }, body);
+    expect(res.status === 303 && res.headers.location === '/session/item', name, `sign-in POST: want 303 to /session/item, got ${res.status} ${res.headers.location ?? ''}`);
+    const cookie = setCookiePair(res.headers, sessionCookie);
+    expect(cookie !== undefined && new RegExp(`^${sessionCookie}=[A-Za-z0-9_-]{43}\\.`).test(cookie), name, 'sign-in set no session cookie of the expected shape');
+    return cookie;
   };
 
   const targets = [
@@ -796,6 +937,38 @@ async function bench(S, work) {
         },
       };
     }),
+    {
+      name: 'session-redis-warm',
+      label: '(k) gatehouse, session cookie (Redis), warm',
+      url: `${sgw}/session/item`,
+      headers: undefined, // { cookie } after the first check's sign-in
+      proxy: gatehouseSessions,
+      redis,
+      async check() {
+        const name = this.name;
+        const ready = await httpGet(`http://127.0.0.1:${sessionAdminPort}/readyz`);
+        const sessions = ready.status === 200 ? parseJson(ready.body, name).sessions : undefined;
+        expect(sessions?.ok === true && sessions.store === 'redis', name, `readyz: want sessions {ok: true, store: redis}, got ${ready.status} ${JSON.stringify(sessions)}`);
+        const none = await httpGet(this.url);
+        expect(none.status === 401, name, `no cookie: want 401, got ${none.status}`);
+        const browser = await httpGet(this.url, { accept: 'text/html' });
+        expect(browser.status === 302 && browser.headers.location === '/.gatehouse/login?rd=%2Fsession%2Fitem', name, `no cookie, Accept text/html: want 302 to sign-in, got ${browser.status} ${browser.headers.location ?? ''}`);
+        // Once per run: the session lives 12 h (idle 1 h), longer than any run.
+        if (this.headers === undefined) this.headers = { cookie: await sessionSignIn(name) };
+        const { cookie } = this.headers;
+        // The same id with the signature's first character changed: a failure (401), never "no session".
+        const dot = cookie.indexOf('.');
+        const forged = `${cookie.slice(0, dot + 1)}${cookie[dot + 1] === 'A' ? 'B' : 'A'}${cookie.slice(dot + 2)}`;
+        const bad = await httpGet(this.url, { cookie: forged });
+        expect(bad.status === 401 && parseJson(bad.body, name).code === 'GATEHOUSE_ERR_SESSION_INVALID', name, `forged signature: want 401 GATEHOUSE_ERR_SESSION_INVALID, got ${bad.status}`);
+        const ok = await httpGet(this.url, { cookie });
+        const b = ok.status === 200 ? parseJson(ok.body, name) : {};
+        expect(ok.status === 200 && b.ok === true, name, `session cookie: want 200, got ${ok.status}`);
+        expect(b['x-auth-user'] === basicUser, name, `upstream saw X-Auth-User ${JSON.stringify(b['x-auth-user'])}, want ${JSON.stringify(basicUser)}`);
+        expect(b['x-auth-method'] === 'session', name, `upstream saw X-Auth-Method ${JSON.stringify(b['x-auth-method'])}, want "session"`);
+        expect(b.cookies === undefined, name, `the session cookie reached the upstream (cookies ${JSON.stringify(b.cookies)})`);
+      },
+    },
   ].filter((t) => chosen.includes(t.name));
 
   /**
@@ -889,7 +1062,7 @@ async function bench(S, work) {
     if (load.exit.code !== 0 || !result || !before || !after) {
       throw new Error(`load generator for ${target.name} failed (${describeExit(load.exit)}): ${stderr.slice(-1500)}`);
     }
-    for (const e of [upstream, fastifyProxy, gatehouse]) {
+    for (const e of [upstream, fastifyProxy, gatehouse, ...(redis ? [redis, gatehouseSessions] : [])]) {
       if (e.exit) throw new Error(`${e.name} died during the measurement of ${target.name} (${describeExit(e.exit)})`);
     }
 
@@ -939,6 +1112,8 @@ async function bench(S, work) {
       exhausted: result.exhausted,
       proxyCpuUsPerReq: target.proxy ? perReqUs(target.proxy.pgid) : null,
       upstreamCpuUsPerReq: perReqUs(upstream.pgid),
+      // Session target: its Redis's CPU, on the measured core too (not in proxy CPU/req).
+      redisCpuUsPerReq: target.redis ? perReqUs(target.redis.pgid) : null,
       loadGenCpuPct: round((100 * cpuSeconds(load.pgid)) / elapsed, 1),
       sutCpuBusyPct: pinning.enabled ? cpuPct(S.sutCpu) : null,
       loadCpuBusyPct: pinning.enabled ? cpuPct(S.loadCpu) : null,
@@ -956,7 +1131,9 @@ async function bench(S, work) {
         attempts.push(s);
         say(
           `  [round ${roundNo}] ${target.name.padEnd(21)} ${String(s.rps).padStart(7)} req/s  p50 ${fmt(s.p50Ms, 2)} ms  p99 ${fmt(s.p99Ms, 2)} ms` +
-            `  proxy ${fmt(s.proxyCpuUsPerReq, 1)} µs/req  upstream ${fmt(s.upstreamCpuUsPerReq, 1)} µs/req  others ${fmt(s.othersPct, 0)} %` +
+            `  proxy ${fmt(s.proxyCpuUsPerReq, 1)} µs/req  upstream ${fmt(s.upstreamCpuUsPerReq, 1)} µs/req` +
+            (s.redisCpuUsPerReq !== null ? `  redis ${fmt(s.redisCpuUsPerReq, 1)} µs/req` : '') +
+            `  others ${fmt(s.othersPct, 0)} %` +
             (s.errors || s.non2xx ? `  ERRORS ${s.errors} NON-2XX ${s.non2xx}` : '') +
             (s.exhausted ? `  TOKEN POOL RAN LOW after ${s.exhausted.afterS} s: stopped there, figures over ${s.exhausted.afterS} s` : ''),
         );
@@ -1004,6 +1181,7 @@ async function bench(S, work) {
       non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
       proxyCpuUsPerReq: med(t.name, 'proxyCpuUsPerReq'),
       upstreamCpuUsPerReq: med(t.name, 'upstreamCpuUsPerReq'),
+      redisCpuUsPerReq: med(t.name, 'redisCpuUsPerReq'),
       loadGenCpuPct: med(t.name, 'loadGenCpuPct'),
       sutCpuBusyPct: med(t.name, 'sutCpuBusyPct'),
       othersPct: med(t.name, 'othersPct'),
@@ -1060,6 +1238,20 @@ async function bench(S, work) {
     es256WarmVsAnon: compare('jwt-es256-warm', 'gatehouse-anon', 1.15),
     hs256ColdVsAnon: compare('jwt-hs256-cold', 'gatehouse-anon', 1.3),
     jwtVsAnon: Object.fromEntries(TARGET_GROUPS.jwt.filter((t) => get(t)).map((t) => [t, compare(t, 'gatehouse-anon')])),
+    // No issue target. Its own Redis runs on the measured core: the CPU/req ratio with
+    // Redis's share counts everything a session check costs there.
+    sessionWarmVsAnon: {
+      ...compare('session-redis-warm', 'gatehouse-anon'),
+      cpuPerReqWithRedis: round(
+        ratio(
+          get('session-redis-warm') && get('session-redis-warm').proxyCpuUsPerReq !== null && get('session-redis-warm').redisCpuUsPerReq !== null
+            ? get('session-redis-warm').proxyCpuUsPerReq + get('session-redis-warm').redisCpuUsPerReq
+            : null,
+          get('gatehouse-anon')?.proxyCpuUsPerReq ?? null,
+        ),
+        3,
+      ),
+    },
   };
 
   say('');
@@ -1108,6 +1300,15 @@ async function bench(S, work) {
   if (jwtRatios.length) {
     say('JWT targets vs the anonymous route (req/s ratio; proxy CPU/req ratio, lower is better):');
     for (const r of jwtRatios) say(`  ${r.a.padEnd(15)} ${fmt(r.rps, 3)}${perRoundText(r)}; CPU/req ${fmt(r.cpuPerReq, 2)}x`);
+  }
+  const sr = ratios.sessionWarmVsAnon;
+  if (sr.rps !== null) {
+    const sw = get('session-redis-warm');
+    say('Session target vs the anonymous route (no target set; req/s ratio; proxy CPU/req ratio, lower is better):');
+    say(
+      `  session-redis-warm ${fmt(sr.rps, 3)}${perRoundText(sr)}; CPU/req ${fmt(sr.cpuPerReq, 2)}x, ${fmt(sr.cpuPerReqWithRedis, 2)}x with Redis's CPU` +
+        ` (gatehouse ${fmt(sw.proxyCpuUsPerReq, 1)} + Redis ${fmt(sw.redisCpuUsPerReq, 1)} µs/req vs anonymous ${fmt(get('gatehouse-anon').proxyCpuUsPerReq, 1)})`,
+    );
   }
   if (directRps !== null) say(`  vs direct: ${summary.filter((s) => s.target !== 'direct').map((s) => `${s.target} ${fmt(s.vsDirect, 3)}`).join(', ')}`);
   const lowPools = summary.filter((s) => s.poolExhausted > 0);

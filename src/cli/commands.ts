@@ -1,4 +1,4 @@
-// gatehouse command line: serve (default), check, explain, hash-password, schema.
+// gatehouse command line: serve (default), check, explain, hash-password, schema, sessions.
 import { parseArgs } from 'node:util';
 import { runCheck } from './check.js';
 import { runExplain } from './explain.js';
@@ -6,12 +6,15 @@ import { runHashPassword } from './hash-password.js';
 import type { CliIo } from './io.js';
 import { runSchema } from './schema.js';
 import { runServe } from './serve.js';
+import { runSessions } from './sessions.js';
 
 export const USAGE = `usage: gatehouse [serve] [-c FILE]
        gatehouse check [-c FILE]
        gatehouse explain [-c FILE] METHOD URL [--header 'Name: value']... [--peer IP] [--json]
        gatehouse hash-password [--argon2id]
        gatehouse schema
+       gatehouse sessions list [-c FILE] [--user NAME] [--json]
+       gatehouse sessions revoke [-c FILE] --user NAME
 
 Config is read from -c, else $GATEHOUSE_CONFIG, else ./config/gatehouse.yaml.
 `;
@@ -28,6 +31,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
         peer: { type: 'string' },
         json: { type: 'boolean' },
         argon2id: { type: 'boolean' },
+        user: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -58,6 +62,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       }
       return runExplain({ config, method: rest[0]!, url: rest[1]!, headers: values.header ?? [], peer: values.peer, json: values.json ?? false }, io);
     }
+    case 'sessions':
+      return runSessions({ config, action: rest[0], user: values.user, json: values.json ?? false }, io);
     default:
       io.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

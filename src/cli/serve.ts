@@ -4,6 +4,7 @@ import type { CompileDeps } from '../config/compile.js';
 import { createLogger, type Logger } from '../logging.js';
 import { createMemoryAttemptStore } from '../pipeline/authenticate/attempts.js';
 import { startGateway } from '../server/gateway.js';
+import { createMetrics } from '../server/metrics.js';
 import { configPath, type CliIo } from './io.js';
 import { loadAndCompile } from './load-compiled.js';
 
@@ -11,11 +12,22 @@ export async function runServe(options: { config?: string }, io: CliIo): Promise
   const file = configPath(options.config, io.env);
   // One throttle store for the process: a reload must not reset failed-attempt counts.
   let log: Logger | undefined;
+  const metrics = createMetrics();
   const deps: CompileDeps = {
     attempts: createMemoryAttemptStore(),
     onJwksEvent: (authenticator, event) => {
-      if (event.type === 'error') log?.warn({ authenticator, ...event.detail }, 'jwks fetch failed');
-      else if (event.detail.changed || event.detail.skipped.length > 0) log?.info({ authenticator, ...event.detail }, 'jwks refreshed');
+      if (event.type === 'error') {
+        metrics.jwksFetches.inc({ authenticator, result: 'error' });
+        log?.warn({ authenticator, ...event.detail }, 'jwks fetch failed');
+        return;
+      }
+      metrics.jwksFetches.inc({ authenticator, result: event.detail.changed ? 'refreshed' : 'unchanged' });
+      if (event.detail.changed || event.detail.skipped.length > 0) log?.info({ authenticator, ...event.detail }, 'jwks refreshed');
+    },
+    // Error kinds only: a Redis or OP error message can carry a URL with credentials.
+    onLoginError: (where, err) => {
+      metrics.sessionStoreErrors.inc({ where });
+      log?.warn({ where, err: { code: (err as { code?: string }).code, type: (err as Error)?.name } }, 'session or sign-in dependency failed');
     },
   };
   const loaded = await loadAndCompile(file, io.env, deps);
@@ -25,17 +37,20 @@ export async function runServe(options: { config?: string }, io: CliIo): Promise
     return 1;
   }
   log = createLogger(loaded.config.logLevel as 'info');
-  const gateway = await startGateway({ config: loaded.config, log });
+  for (const warning of loaded.config.warnings) log.warn({ config: file }, warning);
+  const gateway = await startGateway({ config: loaded.config, log, metrics });
 
   let reloading = Promise.resolve();
   const reload = (): void => {
     reloading = reloading.then(async () => {
       const next = await loadAndCompile(file, io.env, { ...deps, previous: gateway.runtime.current.config });
       if (!next.ok) {
+        metrics.reloads.inc({ result: 'failure' });
         log.error({ config: file, problems: next.messages }, 'config reload rejected; keeping the running config');
         return;
       }
       await gateway.reload(next.config);
+      metrics.reloads.inc({ result: 'success' });
     });
   };
   process.on('SIGHUP', reload);

@@ -12,7 +12,10 @@ import { createBasicAuthenticator } from '../pipeline/authenticate/basic.js';
 import { parseHtpasswd } from '../pipeline/authenticate/htpasswd.js';
 import { createIntrospectionAuthenticator } from '../pipeline/authenticate/introspection.js';
 import { createJwtAuthenticator, type JwtAuthenticatorOptions } from '../pipeline/authenticate/jwt.js';
+import { createSessionAuthenticator } from '../pipeline/authenticate/session.js';
 import type { Authenticator } from '../pipeline/types.js';
+import type { LoginProvider } from '../login/types.js';
+import type { CompiledSessions } from './compile-sessions.js';
 import type { LoadedConfig } from './load.js';
 import type { AuthenticatorConfig, BasicAuthenticatorConfig, IntrospectionAuthenticatorConfig, JwtAuthenticatorConfig } from './schema.js';
 
@@ -28,6 +31,12 @@ export interface AuthenticatorContext {
   readonly previousJwks?: (url: string) => KeySet | undefined;
   /** Every remote JWKS created, by URL, so the next reload can carry their keys over. */
   readonly remoteJwks: Map<string, RemoteJwks>;
+  /** Sessions, when configured; a session authenticator needs them. */
+  readonly sessions?: CompiledSessions | undefined;
+  /** Sign-in providers by name, filled once compiled (OIDC renewal of sessions they made). */
+  readonly providers?: ReadonlyMap<string, LoginProvider>;
+  /** Session-store failures turned into 503, for logs. */
+  readonly onSessionError?: (where: string, err: unknown) => void;
 }
 
 // RFC 7518 §3.2: an HMAC key at least as long as the hash output.
@@ -164,6 +173,10 @@ export async function compileAuthenticator(name: string, spec: AuthenticatorConf
         return compileJwt(name, spec, ctx);
       case 'introspection':
         return compileIntrospection(name, spec);
+      case 'session':
+        // Without sessions their own problem is reported (sessions or login misconfigured).
+        if (!ctx.sessions) return undefined;
+        return createSessionAuthenticator({ name, manager: ctx.sessions.manager, providers: ctx.providers ?? new Map(), ...(ctx.onSessionError ? { onError: ctx.onSessionError } : {}) });
     }
   } catch (error) {
     // The factories refuse what the schema cannot express (e.g. introspection over plain

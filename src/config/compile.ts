@@ -20,7 +20,12 @@ import type { CompiledRoute, Policy, RouteAuth, UpstreamTarget } from '../pipeli
 import { compileTrustedProxies, parseCidr, type TrustedPeer } from '../pipeline/trusted-proxies.js';
 import type { Authenticator } from '../pipeline/types.js';
 import { compileAuthenticator } from './compile-authenticators.js';
-import { ConfigError, type Diagnostic } from './diagnostics.js';
+import { checkSessions, compileLoginProviders, compileSessions, type CompiledSessions } from './compile-sessions.js';
+import { createLoginRouter, type LoginRouter } from '../login/router.js';
+import type { LoginProvider } from '../login/types.js';
+import { helperCookieName } from '../sessions/cookie.js';
+import type { SessionsConfig } from './schema.js';
+import { ConfigError, formatDiagnostic, type Diagnostic } from './diagnostics.js';
 import type { LoadedConfig } from './load.js';
 
 type KeyPath = readonly (string | number)[];
@@ -63,16 +68,39 @@ export interface CompiledConfig {
   readonly upstreamTls: ReadonlyMap<string, UpstreamTlsOptions>;
   /** Remote JWKS of this generation by URL (owned by their authenticators). */
   readonly remoteJwks: ReadonlyMap<string, RemoteJwks>;
+  /** Present when a session authenticator or a sign-in provider is configured. */
+  readonly sessions: CompiledSessions | undefined;
+  readonly login: CompiledLogin | undefined;
+  /** Things that work but deserve a look (e.g. a generated session secret); logged at start. */
+  readonly warnings: readonly string[];
   close(): Promise<void>;
 }
+
+export interface CompiledLogin {
+  readonly providers: ReadonlyMap<string, LoginProvider>;
+  readonly allowedRedirectHosts: readonly string[];
+  /** /.gatehouse/login, /callback, /logout, /backchannel-logout. */
+  readonly router: LoginRouter;
+}
+
+/** `sessions` as loaded when the block is absent but sessions are needed (config.md defaults). */
+const DEFAULT_SESSIONS: SessionsConfig = {
+  store: 'memory',
+  cookie: { name: '__Host-gatehouse', secure: true, sameSite: 'lax', domain: null },
+  maxAge: 12 * 3_600_000,
+  idleTimeout: 3_600_000,
+};
 
 export interface CompileDeps {
   /** Shared failure counters; one per process (memory) or shared by instances (Redis). */
   readonly attempts?: AttemptStore;
   /** Remote JWKS refreshes and failures, for logs and metrics. */
   readonly onJwksEvent?: (authenticator: string, event: RemoteJwksEvent) => void;
-  /** On reload: the running generation, whose JWKS keys serve until the new fetches succeed. */
+  /** On reload: the running generation, whose JWKS keys serve until the new fetches succeed
+   * and whose session store is adopted when its settings are unchanged. */
   readonly previous?: CompiledConfig;
+  /** Session-store and sign-in failures turned into 503, for logs. */
+  readonly onLoginError?: (where: string, err: unknown) => void;
 }
 
 const RESERVED_TEMPLATE_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'keep-alive', 'authorization', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-real-ip']);
@@ -160,15 +188,44 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
     if (!HEADER_NAME.test(name)) problem(['identity', 'headers', key], 'must be a valid header name');
   }
 
+  // Sessions: needed by session authenticators and sign-in providers.
+  const warnings: string[] = [];
+  const sessionAuthenticators = Object.entries(input.authenticators).filter(([, a]) => a.type === 'session').map(([n]) => n);
+  let sessions: CompiledSessions | undefined;
+  if (input.sessions || input.login || sessionAuthenticators.length > 0) {
+    const spec = input.sessions ?? DEFAULT_SESSIONS;
+    const before = diagnostics.length;
+    checkSessions(spec, problem);
+    if (diagnostics.length === before) {
+      sessions = compileSessions(spec, deps.previous?.sessions ? { previous: deps.previous.sessions.shared } : {});
+      if (sessions.secretGenerated) {
+        const at = input.sessions ? ['sessions'] : ['authenticators', sessionAuthenticators[0] ?? Object.keys(input.authenticators)[0] ?? ''];
+        warnings.push(formatDiagnostic(loaded.diagnostic(at, 'sessions.secret is not set; a random secret is used, so sessions end when gatehouse restarts (memory store, one process only)', 'key')));
+      }
+    }
+  }
+  for (const name of sessionAuthenticators) {
+    if (!input.login) problem(['authenticators', name], 'needs login.providers: sessions are made by signing in');
+  }
+
   // Authenticators
-  const attempts = deps.attempts ?? createMemoryAttemptStore();
+  const attempts = sessions?.shared.attempts ?? deps.attempts ?? createMemoryAttemptStore();
   const authenticators = new Map<string, Authenticator>();
   const remoteJwks = new Map<string, RemoteJwks>();
+  const providers = new Map<string, LoginProvider>();
   const previousJwks = (url: string): KeySet | undefined => deps.previous?.remoteJwks.get(url)?.current();
   for (const [name, spec] of Object.entries(input.authenticators)) {
-    const compiled = await compileAuthenticator(name, spec, { loaded, problem, attempts, onJwksEvent: deps.onJwksEvent, previousJwks, remoteJwks });
+    const compiled = await compileAuthenticator(name, spec, { loaded, problem, attempts, onJwksEvent: deps.onJwksEvent, previousJwks, remoteJwks, sessions, providers, ...(deps.onLoginError ? { onSessionError: deps.onLoginError } : {}) });
     if (compiled) authenticators.set(name, compiled);
   }
+  if (sessions) {
+    for (const [name, provider] of compileLoginProviders({ loaded, sessions, authenticators, publicOrigins, problem })) providers.set(name, provider);
+  }
+  const closeAll = async (): Promise<void> => {
+    await Promise.all([...authenticators.values()].map((a) => a.close?.()));
+    await Promise.all([...providers.values()].map((p) => p.close?.()));
+    await sessions?.shared.release();
+  };
 
   // Identity assertion
   let assertion: AssertionSigner | undefined;
@@ -302,6 +359,8 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
         stripPrefix,
         timeoutMs: r.timeout,
         allowPreflight: r.allowPreflight,
+        csrf: r.csrf,
+        signInRedirect: auth.kind === 'check' && auth.authenticators.some((a) => a.type === 'session'),
       }),
     );
   });
@@ -311,14 +370,21 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
   }
 
   if (diagnostics.length > 0) {
-    await Promise.all([...authenticators.values()].map((a) => a.close?.()));
+    await closeAll();
     throw new ConfigError(diagnostics);
   }
 
   const limits = input.limits;
   const policy: Policy = Object.freeze({
     routes: Object.freeze(routes),
-    headers: createHeaderPolicy(input.identity.headers, stripPrefixes, templateHeaders, assertion),
+    headers: createHeaderPolicy(
+      input.identity.headers,
+      stripPrefixes,
+      templateHeaders,
+      assertion,
+      sessions ? [sessions.manager.settings.cookie.name, helperCookieName(sessions.manager.settings.cookie, 'csrf'), helperCookieName(sessions.manager.settings.cookie, 'tx')] : [],
+    ),
+    publicOrigins: Object.freeze([...publicOrigins]),
   });
   return Object.freeze({
     file: loaded.file,
@@ -340,8 +406,16 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
     logLevel: input.log.level,
     upstreamTls: new Map([...upstreamTls].map(([origin, { options }]) => [origin, options])),
     remoteJwks,
-    async close() {
-      await Promise.all([...authenticators.values()].map((a) => a.close?.()));
-    },
+    sessions,
+    login:
+      input.login && sessions
+        ? {
+            providers,
+            allowedRedirectHosts: input.login.allowedRedirectHosts,
+            router: createLoginRouter({ providers, manager: sessions.manager, csrf: sessions.csrf, publicOrigins, allowedRedirectHosts: input.login.allowedRedirectHosts, onError: deps.onLoginError }),
+          }
+        : undefined,
+    warnings,
+    close: closeAll,
   });
 }

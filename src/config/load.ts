@@ -641,7 +641,7 @@ function finish(schema: SchemaNode, value: unknown): unknown {
     return finish(schema.anyOf.find((branch) => branch.type === jsonType(value)) as SchemaNode, value);
   }
   if (Array.isArray(value)) return value.map((item) => finish(schema.items as SchemaNode, item));
-  if (jsonType(value) !== 'object') return value;
+  if (value === null || jsonType(value) !== 'object') return value;
   const object = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   const properties = schema.properties ?? {};
@@ -656,9 +656,9 @@ function finish(schema: SchemaNode, value: unknown): unknown {
   return out;
 }
 
-/** JSON Schema's type name of a value of VALID data (which holds no null). */
+/** JSON Schema's type name of a value of VALID data. */
 function jsonType(value: unknown): string {
-  return Array.isArray(value) ? 'array' : typeof value;
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -38,7 +38,9 @@ export const DurationTag: unique symbol = Symbol.for('gatehouse.config.duration'
 /** Longest duration accepted: Node timers overflow past 2^31-1 ms and would fire at once. */
 export const MAX_DURATION_MS = 24 * 86_400_000;
 
-export const AUTHENTICATOR_TYPES = ['basic', 'jwt', 'introspection'] as const;
+export const AUTHENTICATOR_TYPES = ['basic', 'jwt', 'introspection', 'session'] as const;
+export const SESSION_STORES = ['memory', 'redis'] as const;
+export const SAME_SITE_VALUES = ['lax', 'strict', 'none'] as const;
 /** JWS algorithms a `jwt` authenticator may allow (RFC 7518; `none` never). */
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 /** Names `auth:` gives a built-in meaning; no authenticator may take them. */
@@ -93,6 +95,7 @@ export const CONFIG_FORMATS = {
   'http-url': { type: 'string', validate: isHttpUrl },
   upstream: { type: 'string', validate: (s: string) => s === 'echo' || isHttpUrl(s) },
   duration: { type: 'string', validate: (s: string) => isDurationMs(parseDuration(s)) },
+  'redis-url': { type: 'string', validate: (s: string) => /^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s) },
   'duration-seconds': { type: 'number', validate: (n: number) => isDurationMs(parseDuration(n)) },
 } as const;
 
@@ -436,9 +439,16 @@ function build<F extends Form>(form: F) {
     { ...closed, description: 'Introspection authenticator (RFC 7662).' },
   );
 
+  const SessionAuthenticator = Type.Object(
+    {
+      type: Type.Literal('session', { description: 'The session cookie made by a sign-in under `login.providers` (needs `sessions`).' }),
+    },
+    { ...closed, description: 'Session-cookie authenticator. A browser without a session is sent to /.gatehouse/login; other clients get 401.' },
+  );
+
   // A discriminated union (Ajv `discriminator`): an unknown `type` is ONE error on that
   // key instead of one error per variant. Add variants to `oneOf` as they land.
-  const Authenticator = discriminatedUnion([BasicAuthenticator, JwtAuthenticator, IntrospectionAuthenticator], {
+  const Authenticator = discriminatedUnion([BasicAuthenticator, JwtAuthenticator, IntrospectionAuthenticator, SessionAuthenticator], {
     description: 'A named credential checker; `type` selects the kind.',
     [Noun]: 'authenticator type',
   });
@@ -454,6 +464,126 @@ function build<F extends Form>(form: F) {
   });
 
   // --- routes -----------------------------------------------------------------------
+
+
+  // --- sessions and sign-in (security.md §8-§10) ---------------------------------------
+
+  const HOST_PORT_EXPECT = 'host:port, such as redis-0.redis:26379';
+  const hostPortList = (description: string) =>
+    Type.Array(Type.String(withExpect(HOST_PORT_EXPECT, { description: 'host:port', format: 'host-port' })), { description, minItems: 1 });
+  // A pattern, not minLength: the loader words minLength as "must not be empty".
+  const secretString = Type.String(withExpect('a secret of at least 32 characters', { pattern: '^[\\s\\S]{32,}$' }));
+
+  const Redis = Type.Object(
+    {
+      url: Type.Optional(
+        Type.String(withExpect('a redis:// or rediss:// URL', {
+          description: 'redis://[:password@]host:port/db or rediss:// for TLS. Usually `${env:REDIS_URL}`; never logged.',
+          format: 'redis-url',
+        })),
+      ),
+      sentinels: Type.Optional(hostPortList('Sentinel addresses (host:port); with `name`.')),
+      name: Type.Optional(nonEmpty('Name of the master the Sentinels watch.')),
+      cluster: Type.Optional(hostPortList('Redis Cluster seed nodes (host:port).')),
+      password: Type.Optional(nonEmpty('Password of the Redis servers (Sentinel and Cluster; with `url` put it in the URL). Never logged.')),
+      keyPrefix: withDefault(Type.String({ description: 'Prefix of every key gatehouse writes.' }), 'gatehouse:'),
+    },
+    { ...closed, description: 'Redis connection: exactly one of `url`, `sentinels` (+ `name`) or `cluster`.' },
+  );
+
+  const Cookie = Type.Object(
+    {
+      name: withDefault(
+        Type.String(withExpect('a cookie name (RFC 6265 token)', { description: 'Name of the session cookie.', pattern: TOKEN })),
+        '__Host-gatehouse',
+      ),
+      secure: withDefault(Type.Boolean({ description: '`false` only for local plain-HTTP testing: browsers then send the cookie over HTTP.' }), true),
+      sameSite: withDefault(StringEnum(SAME_SITE_VALUES, { description: 'SameSite attribute of the session cookie.' }), 'lax'),
+      domain: withDefault(
+        Type.Union([Type.Null(), Type.String(withExpect('a domain name', { pattern: '^[A-Za-z0-9.-]+$' }))], {
+          description: 'Domain attribute, to share the session with sub-domains; then the name must not start with `__Host-`.',
+          [Expect]: 'a domain name or null',
+        }),
+        null,
+      ),
+    },
+    { ...closed, description: 'The session cookie.' },
+  );
+
+  const Sessions = Type.Object(
+    {
+      store: withDefault(StringEnum(SESSION_STORES, { description: '`memory` (one process only) or `redis` (shared by every instance).' }), 'memory'),
+      redis: Type.Optional(Redis),
+      cookie: withDefault(Cookie, { name: '__Host-gatehouse', secure: true, sameSite: 'lax', domain: null }),
+      secret: Type.Optional(
+        Type.Union([secretString, Type.Array(secretString, { minItems: 1 })], {
+          description:
+            'Signs session cookies and CSRF tokens; at least 32 characters. A list rotates: the first signs, all verify. Omitted: a random one per start (memory store only).',
+          [Expect]: 'a secret of at least 32 characters, or a non-empty list of them',
+        }),
+      ),
+      maxAge: withDefault(duration('Absolute lifetime of a session.'), '12h'),
+      idleTimeout: withDefault(duration('A session unused for this long ends (sliding).'), '1h'),
+    },
+    { ...closed, description: 'Server-side sessions created by sign-in (`login`) and checked by `type: session` authenticators.' },
+  );
+
+  const FormProvider = Type.Object(
+    {
+      type: Type.Literal('form', { description: 'The built-in sign-in page, checking the users of a `basic` authenticator.' }),
+      authenticator: Type.String(withExpect('the name of a basic authenticator', { description: 'The `basic` authenticator whose users may sign in.', pattern: NAME })),
+      label: Type.Optional(nonEmpty('Text of this provider on the sign-in page.')),
+    },
+    { ...closed, description: 'Sign-in form provider.' },
+  );
+
+  const OidcClaims = Type.Object(
+    {
+      user: withDefault(claimPath('Claim holding the user name.'), 'sub'),
+      email: Type.Optional(claimPath('Claim holding the e-mail address.')),
+      name: Type.Optional(claimPath('Claim holding the display name.')),
+      groups: Type.Optional(claimPath('Claim holding the groups (array or space-separated string).')),
+    },
+    { ...closed, description: 'Dotted paths into the ID token (and userinfo) claims.' },
+  );
+
+  const OidcProvider = Type.Object(
+    {
+      type: Type.Literal('oidc', { description: 'OpenID Connect: authorization code + PKCE with discovery.' }),
+      issuer: Type.String(withExpect('an http(s) URL without credentials, query or fragment', {
+        description: 'Issuer URL; discovery reads `<issuer>/.well-known/openid-configuration`. https, except loopback hosts for local testing.',
+        format: 'http-url',
+      })),
+      clientId: nonEmpty('Client id registered at the provider.'),
+      clientSecret: Type.Optional(nonEmpty('Client secret (client_secret_basic). Omit for a public client (PKCE only). Usually `${env:NAME}`; never logged.')),
+      scopes: withDefault(Type.Array(nonEmpty('A scope.'), { description: 'Scopes requested; must include openid.', minItems: 1 }), ['openid', 'email', 'profile']),
+      claims: withDefault(OidcClaims, { user: 'sub' }),
+      userinfo: withDefault(Type.Boolean({ description: 'Also read the userinfo endpoint and merge its claims.' }), false),
+      label: Type.Optional(nonEmpty('Text of this provider on the sign-in page.')),
+      refreshBefore: withDefault(duration('Renew tokens this long before the access token expires (needs a refresh token).'), '60s'),
+      timeout: withDefault(duration('Time the provider has to answer a request.'), '5s'),
+    },
+    { ...closed, description: 'OpenID Connect sign-in provider.' },
+  );
+
+  const LoginProvider = discriminatedUnion([FormProvider, OidcProvider], {
+    description: 'A way to sign in; `type` selects the kind.',
+    [Noun]: 'login provider type',
+  });
+
+  const Login = Type.Object(
+    {
+      providers: Type.Record(Type.String(), LoginProvider, {
+        description: 'Sign-in providers by name; /.gatehouse/login lets the user choose.',
+        propertyNames: { pattern: NAME, [Expect]: 'a provider name (a letter followed by letters, digits, "_" or "-")' },
+      }),
+      allowedRedirectHosts: withDefault(
+        Type.Array(nonEmpty('host or host:port'), { description: 'Hosts an absolute https `rd` may send a user to after sign-in; relative paths are always allowed.' }),
+        [],
+      ),
+    },
+    { ...closed, description: 'Browser sign-in that creates sessions.' },
+  );
 
   const Match = Type.Object(
     {
@@ -571,6 +701,13 @@ function build<F extends Form>(form: F) {
         false,
       ),
       rewrite: Type.Optional(Rewrite),
+      csrf: withDefault(
+        StringEnum(['origin', 'off'] as const, {
+          description:
+            '`origin` (default): an unsafe method authenticated by the session cookie must come from this site (Sec-Fetch-Site, else Origin against publicUrl); `off` disables.',
+        }),
+        'origin',
+      ),
       timeout: withDefault(duration('Time the upstream has to answer; then 504.'), '30s'),
       preserveHost: withDefault(
         Type.Boolean({ description: '`true` forwards the client\'s Host header; by default Host becomes the upstream\'s.' }),
@@ -649,6 +786,8 @@ function build<F extends Form>(form: F) {
         },
         stripPrefixes: ['X-Auth-'],
       }),
+      sessions: Type.Optional(Sessions),
+      login: Type.Optional(Login),
       authenticators: withDefault(Authenticators, {}),
       routes: Type.Array(Route, {
         description: 'Routes, tried top to bottom; the first match wins. No match: 404, never forwarded.',
@@ -673,6 +812,13 @@ function build<F extends Form>(form: F) {
     JwtAuthenticator,
     IntrospectionAuthenticator,
     Assertion,
+    SessionAuthenticator,
+    Sessions,
+    Redis,
+    Cookie,
+    Login,
+    FormProvider,
+    OidcProvider,
     Authenticator,
     Match,
     Allow,
@@ -744,3 +890,8 @@ export type ClaimValueConfig = DeepReadonly<Static<typeof loaded.ClaimValue>>;
 export type RewriteConfig = DeepReadonly<Static<typeof loaded.Rewrite>>;
 export type UpstreamTlsConfig = DeepReadonly<Static<typeof loaded.UpstreamTls>>;
 export type RouteConfig = DeepReadonly<Static<typeof loaded.Route>>;
+export type SessionsConfig = DeepReadonly<Static<typeof loaded.Sessions>>;
+export type RedisConfig = DeepReadonly<Static<typeof loaded.Redis>>;
+export type LoginConfig = DeepReadonly<Static<typeof loaded.Login>>;
+export type FormProviderConfig = DeepReadonly<Static<typeof loaded.FormProvider>>;
+export type OidcProviderConfig = DeepReadonly<Static<typeof loaded.OidcProvider>>;

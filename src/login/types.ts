@@ -57,6 +57,8 @@ export interface CsrfTokens {
 
 /** Result of renewing an OIDC session's tokens before the access token expires. */
 export type RefreshResult =
+  /** Not due (the access token is not about to expire) or nothing to renew with. */
+  | { readonly outcome: 'current' }
   | { readonly outcome: 'renewed'; readonly data: SessionData }
   /** The OP refused the refresh token (invalid_grant): the session must end. */
   | { readonly outcome: 'ended' }

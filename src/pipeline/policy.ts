@@ -37,9 +37,15 @@ export interface CompiledRoute extends RouteHeaderRules {
   readonly stripPrefix: string | undefined;
   readonly timeoutMs: number;
   readonly allowPreflight: boolean;
+  /** `origin`: unsafe methods authenticated by the session cookie must be same-origin. */
+  readonly csrf: 'origin' | 'off';
+  /** The route lists a session authenticator: browsers without a session are sent to sign in. */
+  readonly signInRedirect: boolean;
 }
 
 export interface Policy {
   readonly routes: readonly CompiledRoute[];
   readonly headers: HeaderPolicy;
+  /** Origins of publicUrl; the same-origin check of session-cookie requests compares with them. */
+  readonly publicOrigins: readonly string[];
 }

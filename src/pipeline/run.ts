@@ -2,6 +2,7 @@
 // a Decision; the shell (proxy, forward-auth, explain) turns it into HTTP or text.
 import type { ErrorCode } from '../errors.js';
 import { buildUpstreamHeaders, type UpstreamHeaders } from './headers/upstream-headers.js';
+import { isSameOrigin, needsSameOriginCheck } from './authorize/csrf.js';
 import type { CompiledRoute, Policy } from './policy.js';
 import type { Authenticator, Identity, RequestFacts } from './types.js';
 
@@ -50,10 +51,16 @@ export interface DecideOptions {
 /** gatehouse's own endpoints live under this prefix; it is never forwarded (config.md). */
 export const INTERNAL_PREFIX = '/.gatehouse';
 
-/** Compared without case: a case-insensitive upstream must never receive one of our paths either. */
+/**
+ * Whether a path is ours, as any upstream might read it: without case (IIS), without a
+ * matrix parameter on the segment (`/.gatehouse;x/login`: Tomcat, Jetty, Spring) and
+ * without trailing dots (`/.gatehouse./login`: IIS). Such paths are never forwarded.
+ */
 export function isInternalPath(path: string): boolean {
-  const head = path.slice(0, INTERNAL_PREFIX.length + 1).toLowerCase();
-  return head === INTERNAL_PREFIX || head === INTERNAL_PREFIX + '/';
+  if (path.charCodeAt(1) !== 0x2e) return false; // '.': the fast answer for every other path
+  const end = path.indexOf('/', 1);
+  const segment = (end < 0 ? path.slice(1) : path.slice(1, end)).split(';', 1)[0]!.replace(/\.+$/, '').toLowerCase();
+  return segment === INTERNAL_PREFIX.slice(1);
 }
 
 export function matchRoute(policy: Policy, facts: RequestFacts): CompiledRoute | undefined {
@@ -136,6 +143,13 @@ export async function decide(policy: Policy, facts: RequestFacts, options: Decid
       break;
     }
     if (!identity) return deny('GATEHOUSE_ERR_AUTH_REQUIRED', ['no-credentials']);
+    // security.md §8: the cookie rides along on cross-site requests; the credential alone
+    // does not prove the user meant this unsafe request.
+    // A WebSocket handshake is a GET, but it opens a two-way channel with the user's
+    // cookie: a cross-site page must not get one (cross-site WebSocket hijacking).
+    if (consumed === 'cookie' && route.csrf === 'origin' && (needsSameOriginCheck(facts.method) || options.upgrade === true) && !isSameOrigin(facts, policy.publicOrigins)) {
+      return deny('GATEHOUSE_ERR_CSRF_REJECTED', ['csrf-cross-site'], { identity });
+    }
     const verdict = route.allow(identity);
     if (!verdict.allow) {
       // A token without a required scope gets RFC 6750's insufficient_scope answer.

@@ -11,9 +11,16 @@ export interface AdminState {
 }
 
 /** Per-authenticator readiness of the running config (remote JWKS fetched once, …). */
-export type AuthenticatorHealth = () => { ready: boolean; authenticators: Record<string, Record<string, unknown>> };
+export type AuthenticatorHealth = () => {
+  ready: boolean;
+  authenticators: Record<string, Record<string, unknown>>;
+  /** Sign-in providers (OIDC discovery done once, …). */
+  login?: Record<string, Record<string, unknown>>;
+  /** The session store: { ok, store, lastError }. */
+  sessions?: Record<string, unknown>;
+};
 
-export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: AdminState; health: AuthenticatorHealth }): FastifyInstance {
+export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: AdminState; health: AuthenticatorHealth; beforeScrape?: () => void }): FastifyInstance {
   const log: FastifyBaseLogger = deps.log.child({ component: 'admin' }, { level: 'error' });
   const app = fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -23,10 +30,17 @@ export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: Adm
     // shares it, and Basic routes must keep serving).
     const health = deps.health();
     const ready = deps.state.ready && health.ready;
-    const body = { status: ready ? 'ready' : 'not-ready', config: deps.state.configHash.slice(0, 12), authenticators: health.authenticators };
+    const body = {
+      status: ready ? 'ready' : 'not-ready',
+      config: deps.state.configHash.slice(0, 12),
+      authenticators: health.authenticators,
+      ...(health.login ? { login: health.login } : {}),
+      ...(health.sessions ? { sessions: health.sessions } : {}),
+    };
     return reply.code(ready ? 200 : 503).send(body);
   });
   app.get('/metrics', async (_request, reply) => {
+    deps.beforeScrape?.();
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   return app;

@@ -6,7 +6,7 @@ import type { CompiledConfig } from '../config/compile.js';
 import type { Logger } from '../logging.js';
 import { createUpstreamDispatcher } from '../upstream/dispatcher.js';
 import { createAdminApp, type AdminState, type AuthenticatorHealth } from './admin-app.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, setConfigInfo, type Metrics } from './metrics.js';
 import { createProxyApp } from './proxy-app.js';
 import type { PublicJwk } from '../pipeline/headers/assertion.js';
 import type { ActiveConfig, Runtime } from './runtime.js';
@@ -63,14 +63,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const health = (): ReturnType<AuthenticatorHealth> => {
     const detail: Record<string, Record<string, unknown>> = {};
     let ready = true;
-    for (const [name, a] of runtime.current.config.authenticators) {
+    const config = runtime.current.config;
+    for (const [name, a] of config.authenticators) {
       // `ready` latches: once an authenticator could decide, later outages are reported, not 503.
       if (a.ready && !a.ready()) ready = false;
       if (a.health) detail[name] = a.health();
     }
-    return { ready, authenticators: detail };
+    const login: Record<string, Record<string, unknown>> = {};
+    for (const [name, p] of config.login?.providers ?? []) {
+      if (p.ready && !p.ready()) ready = false;
+      login[name] = { type: p.type, ready: p.ready ? p.ready() : true, ...p.health?.() };
+    }
+    // A store outage is reported, never 503 (config.md): every replica shares Redis, and
+    // Basic and JWT routes must keep serving.
+    const sessions = config.sessions ? { sessions: { ...config.sessions.shared.store.health() } } : {};
+    return { ready, authenticators: detail, ...(config.login ? { login } : {}), ...sessions };
   };
-  const admin = options.config.admin ? createAdminApp({ log, metrics, state, health }) : undefined;
+  // Read at scrape time: the store's state is a fact of now, not of the last request.
+  const beforeScrape = (): void => {
+    const sessions = runtime.current.config.sessions;
+    if (sessions) metrics.sessionStoreUp.set(sessions.shared.store.health().ok ? 1 : 0);
+  };
+  setConfigInfo(metrics, options.config.hash);
+  const admin = options.config.admin ? createAdminApp({ log, metrics, state, health, beforeScrape }) : undefined;
   const scheme = options.config.tls ? 'https' : 'http';
   await proxy.listen({ host: options.config.listen.host, port: options.config.listen.port });
   if (admin && options.config.admin) await admin.listen({ host: options.config.admin.host, port: options.config.admin.port });
@@ -96,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         for (const jwk of before.publicKeys) if (!kept.has(jwk.kid)) retired.push({ jwk, until });
       }
       state.configHash = next.hash;
+      setConfigInfo(metrics, next.hash);
       const timer = setTimeout(() => {
         retiring.delete(timer);
         void retire(previous);

@@ -1,6 +1,6 @@
 // Prometheus metrics (gatehouse_*). Labels are bounded sets from config (route and
 // authenticator names) or code; never a user, a raw path or a client value.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -8,6 +8,16 @@ export interface Metrics {
   readonly authDuration: Histogram<'authenticator' | 'outcome'>;
   readonly upstreamDuration: Histogram<'route'>;
   readonly upstreamErrors: Counter<'route' | 'code'>;
+  /** JWKS fetches by authenticator and result (refreshed, unchanged, error). */
+  readonly jwksFetches: Counter<'authenticator' | 'result'>;
+  /** Session-store and sign-in dependency failures turned into 503, by where. */
+  readonly sessionStoreErrors: Counter<'where'>;
+  /** 1 while the session store answers, 0 during an outage; absent without sessions. */
+  readonly sessionStoreUp: Gauge;
+  /** Config reloads by result (success, failure). */
+  readonly reloads: Counter<'result'>;
+  /** 1, labelled with the loaded config's hash (first 12 hex digits). */
+  readonly configInfo: Gauge<'hash'>;
 }
 
 export function createMetrics(): Metrics {
@@ -41,5 +51,40 @@ export function createMetrics(): Metrics {
       labelNames: ['route', 'code'],
       registers: [registry],
     }),
+    jwksFetches: new Counter({
+      name: 'gatehouse_jwks_fetches_total',
+      help: 'Remote JWKS fetches by authenticator and result (refreshed: keys changed, unchanged, error).',
+      labelNames: ['authenticator', 'result'],
+      registers: [registry],
+    }),
+    sessionStoreErrors: new Counter({
+      name: 'gatehouse_session_store_errors_total',
+      help: 'Session-store and sign-in dependency failures answered with 503, by where they happened.',
+      labelNames: ['where'],
+      registers: [registry],
+    }),
+    sessionStoreUp: new Gauge({
+      name: 'gatehouse_session_store_up',
+      help: '1 while the session store answers, 0 during an outage.',
+      registers: [registry],
+    }),
+    reloads: new Counter({
+      name: 'gatehouse_config_reloads_total',
+      help: 'Config reloads by result (success, failure: the running config was kept).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    configInfo: new Gauge({
+      name: 'gatehouse_config_info',
+      help: 'Always 1; the hash label names the loaded config (sha256, first 12 hex digits).',
+      labelNames: ['hash'],
+      registers: [registry],
+    }),
   };
+}
+
+/** Points gatehouse_config_info at the config now serving. */
+export function setConfigInfo(metrics: Metrics, hash: string): void {
+  metrics.configInfo.reset();
+  metrics.configInfo.set({ hash: hash.slice(0, 12) }, 1);
 }

@@ -69,6 +69,39 @@ class BodyLimit extends Transform {
   }
 }
 
+/** Largest sign-in form body read (username, password, csrf, rd with room to spare). */
+export const MAX_FORM_BYTES = 16 * 1024;
+const FORM_READ_TIMEOUT_MS = 10_000;
+
+/**
+ * Reads an application/x-www-form-urlencoded body for a sign-in endpoint, bounded in
+ * size and time (security.md §11). The error's message is the log reason.
+ */
+async function readForm(request: FastifyRequest, reply: FastifyReply): Promise<URLSearchParams | Error> {
+  const type = request.headers['content-type'];
+  if (typeof type !== 'string' || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return new Error('form-content-type');
+  const declared = request.headers['content-length'];
+  if (declared !== undefined && Number(declared) > MAX_FORM_BYTES) return new Error('form-too-large');
+  if (request.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
+  const raw = request.raw;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const timer = setTimeout(() => raw.destroy(new Error('form-timeout')), FORM_READ_TIMEOUT_MS);
+  try {
+    for await (const chunk of raw) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_FORM_BYTES) return new Error('form-too-large');
+      chunks.push(chunk as Buffer);
+    }
+  } catch {
+    return new Error('form-read-failed');
+  } finally {
+    clearTimeout(timer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  return new URLSearchParams(text);
+}
+
 export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> {
   const { runtime, log, metrics } = deps;
   // Server-level settings (listener, TLS, limits) are fixed at start; a reload changes policy.
@@ -163,6 +196,20 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     }
     record.facts = built.facts;
     if (isInternalPath(built.facts.path)) {
+      const login = config.login;
+      if (login?.router.owns(built.facts.path)) {
+        record.outcome = 'internal';
+        const form = built.facts.method === 'POST' ? await readForm(request, reply) : undefined;
+        if (form instanceof Error) {
+          record.reason = form.message;
+          return send(reply, errorAnswer(form.message === 'form-too-large' ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_REQUEST_MALFORMED', request.id));
+        }
+        const { answer, endpoint } = await login.router.handle({ facts: built.facts, ...(form ? { form } : {}), requestId: request.id, now: Date.now() });
+        record.reason = answer.reason ? `${endpoint}:${answer.reason}` : endpoint;
+        if (answer.user !== undefined) record.user = answer.user;
+        for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+        return reply.code(answer.status).type(answer.contentType).send(built.facts.method === 'HEAD' ? '' : answer.body);
+      }
       const answer = internalAnswer(built.facts, active, runtime.retiredKeys(), request.id);
       record.outcome = 'internal';
       record.reason = answer.endpoint;
@@ -174,7 +221,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     record.active = active;
     if (decision.kind !== 'allow') {
       record.outcome = decision.kind === 'no-route' ? 'no-route' : 'deny';
-      return send(reply, denyAnswer(decision, request.id));
+      return send(reply, denyAnswer(decision, request.id, built.facts));
     }
     record.outcome = 'allow';
     // The decision is made: now, and only now, invite the body.
@@ -251,6 +298,13 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     }
   };
 
+  // Fastify reads bodies only for the methods it knows to carry one; WebDAV and other
+  // extension methods (PROPFIND, MKCOL, LOCK, REPORT…) would reach the upstream empty.
+  // Node's parser accepts only http.METHODS; TRACE and CONNECT are refused before this.
+  for (const method of http.METHODS) {
+    if (method === 'GET' || method === 'HEAD' || method === 'TRACE' || method === 'CONNECT') continue;
+    app.addHttpMethod(method, { hasBody: true, overrideExisting: true });
+  }
   app.all('*', forward);
   app.setNotFoundHandler(forward);
   return app;

@@ -19,6 +19,8 @@ export interface RequestRecord {
   active?: ActiveConfig;
   /** Set when a streamed body passed limits.bodyBytes: the forward fails as 413, not 502. */
   bodyTooLarge?: boolean;
+  /** Who signed in or out at a sign-in endpoint. */
+  user?: string;
 }
 
 export function recordRequest(log: Logger, metrics: Metrics, record: RequestRecord | undefined, status: number): void {
@@ -43,7 +45,7 @@ export function recordRequest(log: Logger, metrics: Metrics, record: RequestReco
       authenticator: decisive?.authenticator ?? identity?.authenticator,
       outcome: record.outcome,
       reasons,
-      user: identity?.user,
+      user: identity?.user ?? record.user,
       status,
       ms,
     },

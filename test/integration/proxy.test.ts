@@ -51,6 +51,10 @@ routes:
     upstream: ${upstream.url}/base
     auth: anonymous
     rewrite: { stripPrefix: /api }
+  - name: dav
+    match: { path: /dav/** }
+    upstream: ${upstream.url}
+    auth: anonymous
   - name: slow
     match: { path: /slow }
     upstream: ${upstream.url}
@@ -156,6 +160,18 @@ t.test('POST bodies stream to the upstream after the decision', async (t) => {
   t.equal(chunked.statusCode, 200);
   await chunked.body.text();
   t.equal(upstream.requests[1]!.body, 'ab');
+});
+
+t.test('bodies of WebDAV and other extension methods reach the upstream too', async (t) => {
+  const xml = '<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>';
+  for (const method of ['PROPFIND', 'PROPPATCH', 'MKCOL', 'LOCK', 'REPORT', 'SEARCH']) {
+    const before = upstream.requests.length;
+    const res = await request(`${gw.url}/dav/x`, { method, body: xml, headers: { 'content-type': 'application/xml' } });
+    await res.body.text();
+    t.equal(res.statusCode, 200, method);
+    t.equal(upstream.requests[before]?.method, method);
+    t.equal(upstream.requests[before]?.body, xml, `${method} body forwarded`);
+  }
 });
 
 t.test('upstream down → 502, timeout → 504, no identity in the body', async (t) => {

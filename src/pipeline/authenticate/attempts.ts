@@ -76,3 +76,48 @@ export function createMemoryAttemptStore(opts: MemoryAttemptStoreOptions = {}): 
     },
   };
 }
+
+/**
+ * Counts in `primary` (Redis: shared by every instance) and, while it fails, in
+ * `fallback` (this process). A Redis outage then weakens the limits to per-instance
+ * ones instead of lifting them: password guessing stays throttled while Basic keeps
+ * serving (security.md §7, §10). A peek reports the larger of the two counts, so
+ * failures counted during an outage still bind once Redis is back.
+ */
+export function createFallbackAttemptStore(primary: AttemptStore, fallback: AttemptStore, onError?: (err: unknown) => void): AttemptStore {
+  const failed = (err: unknown): void => {
+    try {
+      onError?.(err);
+    } catch {
+      // A broken reporter must not turn a decision into a crash.
+    }
+  };
+  return {
+    async recordFailure(key, windowMs) {
+      try {
+        return await primary.recordFailure(key, windowMs);
+      } catch (err) {
+        failed(err);
+        return fallback.recordFailure(key, windowMs);
+      }
+    },
+    async peek(key) {
+      const local = await fallback.peek(key);
+      try {
+        const shared = await primary.peek(key);
+        return shared.failures >= local.failures ? shared : local;
+      } catch (err) {
+        failed(err);
+        return local;
+      }
+    },
+    async clear(key) {
+      await fallback.clear(key);
+      try {
+        await primary.clear(key);
+      } catch (err) {
+        failed(err);
+      }
+    },
+  };
+}

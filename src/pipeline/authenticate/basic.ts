@@ -15,6 +15,7 @@ import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import type { ErrorCode } from '../../errors.js';
 import { dummyHashLike, hashFamily, hashPassword, hashScheme, verifyPassword } from '../../passwords.js';
+import type { PasswordChecker } from '../../login/types.js';
 import type { AuthResult, Authenticator, Identity, RequestFacts } from '../types.js';
 import type { AttemptStore } from './attempts.js';
 import { createCredentialCache, createCredentialDigest } from './credential-cache.js';
@@ -167,7 +168,7 @@ async function buildDummy(users: ReadonlyMap<string, string>): Promise<string> {
   return best === undefined ? hashPassword(randomBytes(32), 'bcrypt') : dummyHashLike(best.sample);
 }
 
-export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, deps: BasicAuthenticatorDeps): Promise<Authenticator> {
+export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, deps: BasicAuthenticatorDeps): Promise<Authenticator & PasswordChecker> {
   const { name, realm, users, groups, throttle } = opts;
   if (typeof name !== 'string' || name === '') throw new TypeError('basic authenticator: name must be a non-empty string');
   // Sent in a WWW-Authenticate quoted-string (RFC 9110 §5.6.4): printable ASCII or
@@ -264,7 +265,77 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
     code: 'GATEHOUSE_ERR_AUTH_INVALID_CREDENTIALS',
   });
 
-  return {
+  async function check(user: string, password: Buffer, clientIp: string): Promise<AuthResult> {
+    const ud = userDigest(user);
+    const ip = clientKey(clientIp);
+    const userIpKey = `${prefix}:user-ip:${ud}:${ip}`;
+    const ipKey = `${prefix}:ip:${ip}`;
+    const userKey = `${prefix}:user:${ud}`;
+
+    // Throttle first: a blocked client gets no verification, not even a cached one,
+    // so a guess made while blocked is never confirmed.
+    const [userIp, byIp] = await Promise.all([peek(userIpKey), peek(ipKey)]);
+    // No await from here to pending.hold(): checking and admitting are one step.
+    const blocked = (extraUserIp: number, extraIp: number): AuthResult | undefined => {
+      const resets: number[] = [];
+      if (userIp.failures + extraUserIp >= throttle.maxFailuresPerUserAndIp) resets.push(userIp.resetInMs);
+      if (byIp.failures + extraIp >= throttle.maxFailuresPerIp) resets.push(byIp.resetInMs);
+      if (resets.length === 0) return undefined;
+      return fail('throttled', 'GATEHOUSE_ERR_AUTH_THROTTLED', Math.max(1, Math.ceil(Math.max(...resets) / 1000)));
+    };
+    const inForce = blocked(0, 0);
+    if (inForce !== undefined) return inForce;
+
+    const stored = users.get(user);
+    const hash = stored ?? dummy;
+    // Computed for unknown users too (the dummy is never cached), to keep both paths alike.
+    if (cache.has(user, password, hash) && stored !== undefined) {
+      if (userIp.failures > 0) await clear(userIpKey);
+      return { outcome: 'ok', identity: identityOf(user), consumed: 'authorization' };
+    }
+
+    // The same credential already being verified (a browser's parallel first requests,
+    // or an attacker repeating one guess): share that answer; it is one guess, not many.
+    const id = credentialId(user, password, hash);
+    const running = inFlight.get(id);
+    if (running !== undefined) return running;
+
+    const overLimit = blocked(pending.count(userIpKey), pending.count(ipKey));
+    if (overLimit !== undefined) return overLimit;
+    pending.hold(userIpKey, ipKey);
+    const attempt = async (): Promise<AuthResult> => {
+      // The slowdown depends on the name only, never on whether it exists (no oracle).
+      // Looked up here, off the warm (cached) path.
+      const byUser = await peek(userKey);
+      const wait = slowdownDelayMs(byUser.failures, throttle.slowdownAfterUserFailures);
+      if (wait > 0) await sleep(wait);
+      let valid: boolean;
+      try {
+        valid = await verify(hash, password);
+      } catch (err) {
+        reportError('verify', err);
+        return fail('verify-error', 'GATEHOUSE_ERR_INTERNAL');
+      }
+      if (valid && stored !== undefined) {
+        cache.add(user, password, stored);
+        await clear(userIpKey);
+        return { outcome: 'ok', identity: identityOf(user), consumed: 'authorization' };
+      }
+      await Promise.all([record(userIpKey), record(ipKey), record(userKey)]);
+      return INVALID;
+    };
+    // `finally` runs asynchronously even for a settled promise, so the entry is always
+    // set before it is deleted. Released only after any failure is in the store: a
+    // guess is always counted by the store or by `pending`, never by neither.
+    const run = attempt().finally(() => {
+      pending.release(userIpKey, ipKey);
+      inFlight.delete(id);
+    });
+    inFlight.set(id, run);
+    return run;
+  }
+
+  const authenticator: Authenticator & PasswordChecker = {
     name,
     type: 'basic',
     challenge: `Basic realm=${quotedString(realm)}, charset="UTF-8"`,
@@ -273,79 +344,19 @@ export async function createBasicAuthenticator(opts: BasicAuthenticatorOptions, 
       const parsed = parseBasicCredentials(facts.headers.authorization);
       if (parsed.kind === 'skip') return { outcome: 'skip' };
       if (parsed.kind === 'malformed') return fail(parsed.reason, 'GATEHOUSE_ERR_AUTH_MALFORMED_CREDENTIALS');
-      const { user, password } = parsed;
+      return check(parsed.user, parsed.password, facts.clientIp);
+    },
 
-      const ud = userDigest(user);
-      const ip = clientKey(facts.clientIp);
-      const userIpKey = `${prefix}:user-ip:${ud}:${ip}`;
-      const ipKey = `${prefix}:ip:${ip}`;
-      const userKey = `${prefix}:user:${ud}`;
-
-      // Throttle first: a blocked client gets no verification, not even a cached one,
-      // so a guess made while blocked is never confirmed.
-      const [userIp, byIp] = await Promise.all([peek(userIpKey), peek(ipKey)]);
-      // No await from here to pending.hold(): checking and admitting are one step.
-      const blocked = (extraUserIp: number, extraIp: number): AuthResult | undefined => {
-        const resets: number[] = [];
-        if (userIp.failures + extraUserIp >= throttle.maxFailuresPerUserAndIp) resets.push(userIp.resetInMs);
-        if (byIp.failures + extraIp >= throttle.maxFailuresPerIp) resets.push(byIp.resetInMs);
-        if (resets.length === 0) return undefined;
-        return fail('throttled', 'GATEHOUSE_ERR_AUTH_THROTTLED', Math.max(1, Math.ceil(Math.max(...resets) / 1000)));
-      };
-      const inForce = blocked(0, 0);
-      if (inForce !== undefined) return inForce;
-
-      const stored = users.get(user);
-      const hash = stored ?? dummy;
-      // Computed for unknown users too (the dummy is never cached), to keep both paths alike.
-      if (cache.has(user, password, hash) && stored !== undefined) {
-        if (userIp.failures > 0) await clear(userIpKey);
-        return { outcome: 'ok', identity: identityOf(user), consumed: 'authorization' };
-      }
-
-      // The same credential already being verified (a browser's parallel first requests,
-      // or an attacker repeating one guess): share that answer; it is one guess, not many.
-      const id = credentialId(user, password, hash);
-      const running = inFlight.get(id);
-      if (running !== undefined) return running;
-
-      const overLimit = blocked(pending.count(userIpKey), pending.count(ipKey));
-      if (overLimit !== undefined) return overLimit;
-      pending.hold(userIpKey, ipKey);
-      const attempt = async (): Promise<AuthResult> => {
-        // The slowdown depends on the name only, never on whether it exists (no oracle).
-        // Looked up here, off the warm (cached) path.
-        const byUser = await peek(userKey);
-        const wait = slowdownDelayMs(byUser.failures, throttle.slowdownAfterUserFailures);
-        if (wait > 0) await sleep(wait);
-        let valid: boolean;
-        try {
-          valid = await verify(hash, password);
-        } catch (err) {
-          reportError('verify', err);
-          return fail('verify-error', 'GATEHOUSE_ERR_INTERNAL');
-        }
-        if (valid && stored !== undefined) {
-          cache.add(user, password, stored);
-          await clear(userIpKey);
-          return { outcome: 'ok', identity: identityOf(user), consumed: 'authorization' };
-        }
-        await Promise.all([record(userIpKey), record(ipKey), record(userKey)]);
-        return INVALID;
-      };
-      // `finally` runs asynchronously even for a settled promise, so the entry is always
-      // set before it is deleted. Released only after any failure is in the store: a
-      // guess is always counted by the store or by `pending`, never by neither.
-      const run = attempt().finally(() => {
-        pending.release(userIpKey, ipKey);
-        inFlight.delete(id);
-      });
-      inFlight.set(id, run);
-      return run;
+    // The sign-in form's way in: the same throttle, dummy hash and cache as the header.
+    async checkPassword(user: string, password: string, clientIp: string): Promise<AuthResult> {
+      if (user === '' || user.includes(':') || /[\x00-\x1f\x7f]/.test(user) || /[\x00-\x1f\x7f]/.test(password)) return INVALID;
+      const result = await check(user, Buffer.from(password, 'utf8'), clientIp);
+      return result.outcome === 'ok' ? { ...result, consumed: 'none' } : result;
     },
 
     async close() {
       cache.clear();
     },
   };
+  return authenticator;
 }

@@ -2,6 +2,7 @@
 // then set the identity headers from the verified identity (security.md §5, §12).
 // The policy (which names are spoofable) is compiled once per config; building the
 // header set per request is one pass over rawHeaders.
+import { removeCookies } from '../../sessions/cookie.js';
 import type { Identity, RequestFacts } from '../types.js';
 import { canonicalHeaderName } from './canonical.js';
 import { encodeIdentityList, encodeIdentityValue } from './encode.js';
@@ -25,6 +26,9 @@ export interface HeaderPolicy {
   readonly spoofablePrefixes: readonly string[];
   /** Signs `identity.assertion` for every authenticated forward. */
   readonly assertion?: AssertionSigner;
+  /** gatehouse's own cookies (session, CSRF, login transaction): removed from Cookie on
+   * every route unless it sets forwardCredentials (security.md §12). */
+  readonly ownCookies?: ReadonlySet<string>;
 }
 
 /** What one route adds to the policy. */
@@ -64,12 +68,24 @@ const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-
 // Method override lets a client turn an allowed GET into a DELETE upstream.
 const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
-export function createHeaderPolicy(identity: IdentityHeaderNames, stripPrefixes: readonly string[], templateHeaders: readonly string[], assertion?: AssertionSigner): HeaderPolicy {
+export function createHeaderPolicy(
+  identity: IdentityHeaderNames,
+  stripPrefixes: readonly string[],
+  templateHeaders: readonly string[],
+  assertion?: AssertionSigner,
+  ownCookies?: readonly string[],
+): HeaderPolicy {
   const spoofable = new Set<string>();
   for (const name of Object.values(identity)) spoofable.add(canonicalHeaderName(name));
   for (const name of templateHeaders) spoofable.add(canonicalHeaderName(name));
   if (assertion) spoofable.add(canonicalHeaderName(assertion.header));
-  return { identity, spoofable, spoofablePrefixes: stripPrefixes.map(canonicalHeaderName), ...(assertion ? { assertion } : {}) };
+  return {
+    identity,
+    spoofable,
+    spoofablePrefixes: stripPrefixes.map(canonicalHeaderName),
+    ...(assertion ? { assertion } : {}),
+    ...(ownCookies && ownCookies.length > 0 ? { ownCookies: new Set(ownCookies) } : {}),
+  };
 }
 
 function connectionTokens(facts: RequestFacts): Set<string> | undefined {
@@ -138,6 +154,11 @@ export function buildUpstreamHeaders(input: BuildHeadersInput): UpstreamHeaders 
     }
     if (!route.allowMethodOverride && METHOD_OVERRIDE.has(canonical)) continue;
     if (lower === 'authorization' && input.consumed === 'authorization' && !route.forwardCredentials) continue;
+    if (lower === 'cookie' && policy.ownCookies && !route.forwardCredentials) {
+      const rest = removeCookies(value, policy.ownCookies);
+      if (rest !== undefined) add(out, lower, rest);
+      continue;
+    }
     add(out, lower, value);
   }
 

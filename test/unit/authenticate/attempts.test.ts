@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createMemoryAttemptStore, DEFAULT_MAX_ATTEMPT_KEYS } from '../../../src/pipeline/authenticate/attempts.js';
+import { createFallbackAttemptStore, createMemoryAttemptStore, DEFAULT_MAX_ATTEMPT_KEYS, type AttemptStore } from '../../../src/pipeline/authenticate/attempts.js';
 
 const clock = (start = 1_000) => {
   let now = start;
@@ -70,4 +70,35 @@ t.test('options and arguments are validated', async (t) => {
   const p = await s.peek('k');
   t.equal(p.failures, 1);
   t.ok(p.resetInMs > 59_000 && p.resetInMs <= 60_000, `resetInMs ${p.resetInMs}`);
+});
+
+t.test('fallback store: Redis failing → this process counts, so limits hold during an outage', async (t) => {
+  const down = new Error('redis down');
+  let up = true;
+  const shared = createMemoryAttemptStore();
+  const primary: AttemptStore = {
+    recordFailure: async (k, w) => (up ? shared.recordFailure(k, w) : Promise.reject(down)),
+    peek: async (k) => (up ? shared.peek(k) : Promise.reject(down)),
+    clear: async (k) => (up ? shared.clear(k) : Promise.reject(down)),
+  };
+  const errors: unknown[] = [];
+  const store = createFallbackAttemptStore(primary, createMemoryAttemptStore(), (e) => errors.push(e));
+  t.equal(await store.recordFailure('k', 60_000), 1);
+  t.equal((await store.peek('k')).failures, 1, 'shared count while up');
+  up = false;
+  t.equal(await store.recordFailure('k', 60_000), 1, 'counted locally while down');
+  t.equal(await store.recordFailure('k', 60_000), 2);
+  t.equal((await store.peek('k')).failures, 2, 'peek while down reads the local count');
+  up = true;
+  t.equal((await store.peek('k')).failures, 2, 'back up: the larger count binds');
+  await store.clear('k');
+  t.equal((await store.peek('k')).failures, 0, 'clear clears both');
+  up = false;
+  await store.clear('k');
+  t.equal(errors.length, 4);
+  t.ok(errors.every((e) => e === down));
+  const noisy = createFallbackAttemptStore(primary, createMemoryAttemptStore(), () => {
+    throw new Error('reporter broke');
+  });
+  t.equal(await noisy.recordFailure('j', 1000), 1, 'a broken reporter changes nothing');
 });

@@ -62,6 +62,7 @@ t.test('minimal.yaml: defaults fill everything the file leaves out', async (t) =
         preserveHost: false,
         allowPreflight: false,
         allowMethodOverride: false,
+        csrf: 'origin',
       },
     ],
   });
@@ -96,6 +97,33 @@ t.test('full.yaml: every key is read, durations become milliseconds, files are s
   t.same(input.log, { level: 'debug' });
   t.same(input.identity.headers, { user: 'X-User', email: 'X-Email', name: 'X-Name', groups: 'X-Groups', method: 'X-Method', route: 'X-Route' });
   t.same(input.identity.stripPrefixes, ['X-Auth-', 'X-User']);
+  t.same(input.sessions, {
+    store: 'redis',
+    redis: { sentinels: ['redis-0.redis:26379', '[fd00::7]:26379'], name: 'mymaster', password: 'redis-password', keyPrefix: 'gh:' },
+    cookie: { name: 'gh_session', secure: false, sameSite: 'strict', domain: 'example.com' },
+    secret: ['first-secret-of-at-least-32-characters', 'older-secret-of-at-least-32-characters'],
+    maxAge: 8 * 3_600_000,
+    idleTimeout: 20 * 60_000,
+  });
+  t.same(input.login, {
+    providers: {
+      corp: {
+        type: 'oidc',
+        issuer: 'https://sso.example.com/realms/acme',
+        clientId: 'gatehouse',
+        clientSecret: 'client-secret',
+        scopes: ['openid', 'email'],
+        claims: { user: 'preferred_username', email: 'mail', name: 'name', groups: 'realm_access.roles' },
+        userinfo: true,
+        label: 'Corporate account',
+        refreshBefore: 120_000,
+        timeout: 3000,
+      },
+      local: { type: 'form', authenticator: 'staff', label: 'Staff' },
+    },
+    allowedRedirectHosts: ['docs.example.com', 'wiki.example.com:8443'],
+  });
+  t.same(input.authenticators.web, { type: 'session' });
   t.same(input.authenticators.staff, {
     type: 'basic',
     realm: 'Staff area',
@@ -127,6 +155,7 @@ t.test('full.yaml: every key is read, durations become milliseconds, files are s
     upstreamTls: { ca: pem('ca.crt'), cert: pem('client.crt'), key: pem('client.key'), rejectUnauthorized: false },
     allowPreflight: true,
     allowMethodOverride: true,
+    csrf: 'off',
   });
   t.same(input.routes[2]!.match, { host: '*.example.com', regex: '^/reports/[0-9]+$', caseSensitive: true });
   t.equal(input.routes[2]!.upstream, 'http://[::1]:9002');
@@ -280,7 +309,7 @@ t.test('substituted values never appear in a message', async (t) => {
     'g.yaml:5:27 limits.headersTimeout: must be a duration from 1ms to 24d, such as 30s, 5m, 12h, 7d or 250ms, or a number of seconds',
     'g.yaml:6:14 tls.cert: must be PEM text (-----BEGIN …-----); to read it from a file write ${file:./name.pem}',
     'g.yaml:6:41 tls.key: must be PEM text (-----BEGIN …-----); to read it from a file write ${file:./name.pem}',
-    'g.yaml:8:14 authenticators.a.type: unknown authenticator type; expected one of: basic, jwt, introspection',
+    'g.yaml:8:14 authenticators.a.type: unknown authenticator type; expected one of: basic, jwt, introspection, session',
     'g.yaml:9:28 authenticators.b.realm: must be printable ASCII text without " or \\',
     'g.yaml:9:63 authenticators.b.users[0].name: must be a user name without ":" or control characters (RFC 7617 §2)',
     'g.yaml:9:88 authenticators.b.users[0].hash: must be a bcrypt ($2a$, $2b$, $2y$) or argon2id ($argon2id$) hash; `gatehouse hash-password` prints one',
@@ -371,10 +400,10 @@ t.test('empty documents and wrong roots', async (t) => {
 });
 
 t.test('unknown keys, with a suggestion when one is close', async (t) => {
-  t.same(problems(`publicURL: https://a.example\nlisen: 1.2.3.4:80\nsessions: {}\n${ROUTE}    upstreem: echo\n    tls: {}\n`), [
+  t.same(problems(`publicURL: https://a.example\nlisen: 1.2.3.4:80\nsesions: {}\n${ROUTE}    upstreem: echo\n    tls: {}\n`), [
     'g.yaml:1:1 publicURL: unknown key "publicURL"; did you mean "publicUrl"?',
     'g.yaml:2:1 lisen: unknown key "lisen"; did you mean "listen"?',
-    'g.yaml:3:1 sessions: unknown key "sessions"',
+    'g.yaml:3:1 sesions: unknown key "sesions"; did you mean "sessions"?',
     'g.yaml:9:5 routes[0].upstreem: unknown key "upstreem"; did you mean "upstream"?',
     'g.yaml:10:5 routes[0].tls: unknown key "tls"',
   ]);
@@ -434,9 +463,9 @@ t.test('durations', async (t) => {
 
 t.test('authenticators: a discriminated union on type', async (t) => {
   const auth = (yaml: string) => problems(`authenticators:\n${yaml}\n${ROUTE}`);
-  t.same(auth('  partners: { type: session }'), ['g.yaml:2:21 authenticators.partners.type: unknown authenticator type "session"; expected one of: basic, jwt, introspection'], 'one message, no noise from the variants');
-  t.same(auth('  a: { realm: x }'), ['g.yaml:2:6 authenticators.a: missing required key "type" (one of: basic, jwt, introspection)']);
-  t.same(auth('  a: { type: 5 }'), ['g.yaml:2:14 authenticators.a.type: must be one of: basic, jwt, introspection']);
+  t.same(auth('  partners: { type: sesion }'), ['g.yaml:2:21 authenticators.partners.type: unknown authenticator type "sesion"; expected one of: basic, jwt, introspection, session'], 'one message, no noise from the variants');
+  t.same(auth('  a: { realm: x }'), ['g.yaml:2:6 authenticators.a: missing required key "type" (one of: basic, jwt, introspection, session)']);
+  t.same(auth('  a: { type: 5 }'), ['g.yaml:2:14 authenticators.a.type: must be one of: basic, jwt, introspection, session']);
   t.same(auth('  a: basic'), ['g.yaml:2:6 authenticators.a: must be a mapping']);
   t.same(auth('  a: { type: basic, realm: 5, cache: { ttl: 0, maxEntries: 0 }, extra: 1 }'), [
     'g.yaml:2:28 authenticators.a.realm: must be printable ASCII text without " or \\',

@@ -63,7 +63,7 @@ t.test('durations: 1ms to 24d', async (t) => {
 });
 
 t.test('constants', async (t) => {
-  t.same(AUTHENTICATOR_TYPES, ['basic', 'jwt', 'introspection']);
+  t.same(AUTHENTICATOR_TYPES, ['basic', 'jwt', 'introspection', 'session']);
   t.same(RESERVED_AUTHENTICATOR_NAMES, ['anonymous', 'deny']);
 });
 

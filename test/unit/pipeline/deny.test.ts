@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ERRORS } from '../../../src/errors.js';
-import { denyAnswer, errorAnswer } from '../../../src/pipeline/respond/deny.js';
+import { denyAnswer, errorAnswer, isBrowserNavigation } from '../../../src/pipeline/respond/deny.js';
+import type { RequestFacts } from '../../../src/pipeline/types.js';
 import type { Decision } from '../../../src/pipeline/run.js';
 
 const route = { name: 'r' } as Extract<Decision, { kind: 'deny' }>['route'];
@@ -42,4 +43,25 @@ t.test('errorAnswer merges extra headers', async (t) => {
   t.equal(a.status, 504);
   t.same(a.headers, { 'cache-control': 'no-store', 'x-a': '1' });
   t.equal(a.body.error, 'Gateway Timeout');
+});
+
+t.test('a browser on a session route is sent to sign in, with where it was going', async (t) => {
+  const sessionRoute = { name: 's', signInRedirect: true } as Extract<Decision, { kind: 'deny' }>['route'];
+  const browser = { method: 'GET', path: '/app/x', query: 'a=1&b=%2F', headers: { accept: 'text/html,application/xhtml+xml;q=0.9' } } as unknown as RequestFacts;
+  const a = denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', browser);
+  t.equal(a.status, 302);
+  t.equal(a.headers.location, '/.gatehouse/login?rd=%2Fapp%2Fx%3Fa%3D1%26b%3D%252F');
+  t.equal(a.headers['cache-control'], 'no-store');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_SESSION_INVALID', { route: sessionRoute }), 'rid', { ...browser, query: '' }).headers.location, '/.gatehouse/login?rd=%2Fapp%2Fx', 'a bad cookie: sign in again');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', { ...browser, method: 'HEAD' }).status, 302);
+  // Not a page load: API clients get the 401 they can act on.
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', { ...browser, method: 'POST' }).status, 401, 'POST');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', { ...browser, headers: { accept: 'application/json' } }).status, 401, 'JSON');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', { ...browser, headers: { accept: 'text/htmlx' } }).status, 401, 'not text/html');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid', { ...browser, headers: {} }).status, 401, 'no Accept');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route }), 'rid', browser).status, 401, 'route without a session authenticator');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTHZ_FORBIDDEN', { route: sessionRoute }), 'rid', browser).status, 403, 'signed in but not allowed: no loop');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_SESSION_STORE_UNAVAILABLE', { route: sessionRoute }), 'rid', browser).status, 503, 'store down: 503, never a redirect');
+  t.equal(denyAnswer(deny('GATEHOUSE_ERR_AUTH_REQUIRED', { route: sessionRoute }), 'rid').status, 401, 'without facts (explain, upgrades)');
+  t.equal(isBrowserNavigation({ ...browser, headers: { accept: 'TEXT/HTML' } }), true);
 });

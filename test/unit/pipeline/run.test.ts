@@ -3,7 +3,7 @@ import { compileAllow } from '../../../src/pipeline/authorize/allow.js';
 import { createHeaderPolicy } from '../../../src/pipeline/headers/upstream-headers.js';
 import { compileMatch, type RouteMatchSpec } from '../../../src/pipeline/match/compile-match.js';
 import type { CompiledRoute, Policy, RouteAuth, UpstreamTarget } from '../../../src/pipeline/policy.js';
-import { decide, matchRoute, upstreamPath } from '../../../src/pipeline/run.js';
+import { decide, isInternalPath, matchRoute, upstreamPath } from '../../../src/pipeline/run.js';
 import type { Authenticator, AuthResult, Identity, RequestFacts } from '../../../src/pipeline/types.js';
 
 const alice: Identity = { user: 'alice', groups: ['staff'], scopes: [], claims: {}, method: 'basic', authenticator: 'a' };
@@ -41,12 +41,14 @@ function route(index: number, match: RouteMatchSpec, auth: RouteAuth, extra: Par
     stripPrefix: undefined,
     timeoutMs: 30_000,
     allowPreflight: false,
+    csrf: 'origin',
+    signInRedirect: false,
     ...extra,
   };
 }
 
 function policy(routes: CompiledRoute[]): Policy {
-  return { routes, headers: createHeaderPolicy({ user: 'X-Auth-User', email: 'X-Auth-Email', name: 'X-Auth-Name', groups: 'X-Auth-Groups', method: 'X-Auth-Method', route: 'X-Auth-Route' }, ['X-Auth-'], []) };
+  return { routes, headers: createHeaderPolicy({ user: 'X-Auth-User', email: 'X-Auth-Email', name: 'X-Auth-Name', groups: 'X-Auth-Groups', method: 'X-Auth-Method', route: 'X-Auth-Route' }, ['X-Auth-'], []), publicOrigins: [] };
 }
 
 function facts(over: Partial<RequestFacts> = {}): RequestFacts {
@@ -174,4 +176,39 @@ t.test('the forwarded path is the matched path after the rewrite', async (t) => 
 t.test('upgrade keeps the handshake headers', async (t) => {
   const d = await decide(policy([route(0, { path: '/**' }, { kind: 'anonymous' })]), facts({ headers: { upgrade: 'websocket', connection: 'Upgrade' }, rawHeaders: ['Upgrade', 'websocket', 'Connection', 'Upgrade'] }), { requestId: 'r', upgrade: true });
   t.match(d, { kind: 'allow', forward: { headers: { connection: 'Upgrade', upgrade: 'websocket' } } });
+});
+
+t.test('session-cookie requests with unsafe methods must be same-origin (csrf: origin)', async (t) => {
+  const session: AuthResult = { outcome: 'ok', identity: { ...alice, method: 'session' }, consumed: 'cookie' };
+  const p = (csrf: 'origin' | 'off', result: AuthResult = session): Policy => ({ ...policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('web', result)] }, { csrf })]), publicOrigins: ['https://app.example.com'] });
+  const cross = await decide(p('origin'), facts({ method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } }), { requestId: 'x' });
+  t.equal(cross.kind, 'deny');
+  if (cross.kind === 'deny') {
+    t.equal(cross.code, 'GATEHOUSE_ERR_CSRF_REJECTED');
+    t.same(cross.reasons, ['csrf-cross-site']);
+  }
+  t.equal((await decide(p('origin'), facts({ method: 'DELETE', headers: {} }), { requestId: 'x' })).kind, 'deny', 'no Origin, no Sec-Fetch-Site');
+  t.equal((await decide(p('origin'), facts({ method: 'POST', headers: { origin: 'https://app.example.com' } }), { requestId: 'x' })).kind, 'allow');
+  t.equal((await decide(p('origin'), facts({ method: 'GET', headers: { 'sec-fetch-site': 'cross-site' } }), { requestId: 'x' })).kind, 'allow', 'safe methods pass (top-level navigation)');
+  t.equal((await decide(p('off'), facts({ method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } }), { requestId: 'x' })).kind, 'allow', 'csrf: off');
+  t.equal((await decide(p('origin', ok), facts({ method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } }), { requestId: 'x' })).kind, 'allow', 'a header credential is not sent by a browser on its own');
+});
+
+t.test('a WebSocket handshake with the session cookie must be same-origin too', async (t) => {
+  const session: AuthResult = { outcome: 'ok', identity: { ...alice, method: 'session' }, consumed: 'cookie' };
+  const p: Policy = { ...policy([route(0, { path: '/**' }, { kind: 'check', authenticators: [fake('web', session)] })]), publicOrigins: ['https://app.example.com'] };
+  const ws = (headers: Record<string, string>) => facts({ method: 'GET', headers: { upgrade: 'websocket', connection: 'Upgrade', ...headers } });
+  const cross = await decide(p, ws({ origin: 'https://evil.example' }), { requestId: 'x', upgrade: true });
+  t.equal(cross.kind === 'deny' && cross.code, 'GATEHOUSE_ERR_CSRF_REJECTED', 'cross-site WebSocket hijacking refused');
+  t.equal((await decide(p, ws({ origin: 'https://app.example.com' }), { requestId: 'x', upgrade: true })).kind, 'allow');
+  t.equal((await decide(p, ws({ origin: 'https://evil.example' }), { requestId: 'x' })).kind, 'allow', 'a plain GET is a navigation');
+});
+
+t.test('internal paths as an upstream might read them are never routed', async (t) => {
+  const p = policy([route(0, { path: '/**' }, { kind: 'anonymous' })]);
+  for (const path of ['/.gatehouse;x/login', '/.gatehouse;/logout', '/.GATEHOUSE;jsessionid=1/login/local', '/.gatehouse./login', '/.gatehouse..', '/.gatehouse;a.b']) {
+    t.equal(isInternalPath(path), true, path);
+    t.equal(matchRoute(p, facts({ path })), undefined, path);
+  }
+  for (const path of ['/', '/a', '/.well-known/x', '/.gatehousex;y', '/x/.gatehouse', '/.gate;house']) t.equal(isInternalPath(path), false, path);
 });
