@@ -3,7 +3,7 @@
 // per-call cost); the rules are ours and each has a test, so no library default decides.
 import { createHmac, timingSafeEqual, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
 import { algorithmSpec, type JwsAlgorithm } from './algorithms.js';
-import type { ParsedJws } from './compact.js';
+import { parseJoseHeader, type ParsedJws } from './compact.js';
 
 /**
  * Header members that would let the token choose its own key (RFC 7515 §4.1.2-4.1.8),
@@ -38,8 +38,36 @@ export function checkHeader(header: Readonly<Record<string, unknown>>, allowed: 
   return { ok: true, alg: alg as JwsAlgorithm, kid };
 }
 
+export type HeaderTextCheck = HeaderCheck | { readonly ok: false; readonly reason: 'bad-encoding' | 'bad-header' | 'duplicate-header-member' };
+
+/** Distinct header texts remembered by a header checker; more, and it starts over. */
+export const MAX_MEMO_HEADERS = 64;
+
+/**
+ * checkHeader over the header's base64url text, remembering the texts that passed. The
+ * answer is a function of the exact text and `allowed` alone, and the tokens of one issuer
+ * mostly share one header text (one per kid), so it is decoded and checked once instead of
+ * once per token. Failures are not remembered (each is checked again). Bounded: once full,
+ * the memo is emptied, so texts chosen to churn it cost their senders, not the memory.
+ */
+export function createHeaderChecker(allowed: ReadonlySet<string>, maxEntries: number = MAX_MEMO_HEADERS): (headerText: string) => HeaderTextCheck {
+  const memo = new Map<string, HeaderCheck>();
+  return (headerText) => {
+    const known = memo.get(headerText);
+    if (known !== undefined) return known;
+    const parsed = parseJoseHeader(headerText);
+    if (!parsed.ok) return parsed;
+    const checked = checkHeader(parsed.header, allowed);
+    if (checked.ok) {
+      if (memo.size >= maxEntries) memo.clear();
+      memo.set(headerText, Object.freeze(checked));
+    }
+    return checked;
+  };
+}
+
 /** Whether `jws.signature` is a valid `alg` signature of its signing input under `key`. */
-export function verifyJws(jws: ParsedJws, key: KeyObject, alg: JwsAlgorithm): boolean {
+export function verifyJws(jws: Pick<ParsedJws, 'signingInput' | 'signature'>, key: KeyObject, alg: JwsAlgorithm): boolean {
   const spec = algorithmSpec(alg)!;
   const { signature } = jws;
   try {
@@ -81,6 +109,9 @@ export interface ClaimRules {
   readonly nowMs: number;
 }
 
+/** ClaimRules without the clock: fixed for an authenticator's lifetime. */
+export type StaticClaimRules = Omit<ClaimRules, 'nowMs'>;
+
 export type ClaimsFailure =
   | 'expired'
   | 'not-yet-valid'
@@ -105,13 +136,34 @@ const isNumericDate = (v: unknown): v is number => typeof v === 'number' && Numb
  * the signature checked out: an expired forgery is a forgery, not an expired token.
  */
 export function validateClaims(claims: Readonly<Record<string, unknown>>, rules: ClaimRules): ClaimsCheck {
-  const { nowMs, clockToleranceMs: tol } = rules;
+  return checkClaims(claims, rules.issuer, rules.audience, rules.clockToleranceMs, rules.nowMs);
+}
+
+/**
+ * validateClaims with the rules fixed once (per authenticator) and the clock per call,
+ * so a request builds no rules object.
+ */
+export function createClaimsValidator(rules: StaticClaimRules): (claims: Readonly<Record<string, unknown>>, nowMs: number) => ClaimsCheck {
+  const { issuer, audience, clockToleranceMs } = rules;
+  return (claims, nowMs) => checkClaims(claims, issuer, audience, clockToleranceMs, nowMs);
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+function checkClaims(
+  claims: Readonly<Record<string, unknown>>,
+  issuer: string | undefined,
+  audience: readonly string[] | 'any',
+  tol: number,
+  nowMs: number,
+): ClaimsCheck {
   const { exp, nbf, iat } = claims;
   if (exp === undefined) return { ok: false, reason: 'missing-exp' };
   // JSON.parse turns 1e400 into Infinity: "a number" is not enough.
   if (!isNumericDate(exp)) return { ok: false, reason: 'bad-exp' };
   const expMs = exp * 1000;
-  if (Math.abs(expMs - nowMs) > MAX_DATE_DISTANCE_MS) return { ok: false, reason: 'bad-exp' };
+  // Written so that a NaN clock fails too: every comparison with NaN is false.
+  if (!(Math.abs(expMs - nowMs) <= MAX_DATE_DISTANCE_MS)) return { ok: false, reason: 'bad-exp' };
   // RFC 7519 §4.1.4: valid only while now is before exp.
   if (nowMs >= expMs + tol) return { ok: false, reason: 'expired' };
   if (nbf !== undefined) {
@@ -123,15 +175,16 @@ export function validateClaims(claims: Readonly<Record<string, unknown>>, rules:
     if (!isNumericDate(iat)) return { ok: false, reason: 'bad-iat' };
     if (iat * 1000 > nowMs + tol) return { ok: false, reason: 'iat-in-future' };
   }
-  if (rules.issuer !== undefined && claims.iss !== rules.issuer) return { ok: false, reason: 'bad-issuer' };
+  if (issuer !== undefined && claims.iss !== issuer) return { ok: false, reason: 'bad-issuer' };
   const aud = claims.aud;
   // RFC 7519 §4.1.3: a string or an array of strings; anything else is malformed even
   // when every audience is accepted.
-  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) && aud.every((a) => typeof a === 'string') ? (aud as string[]) : undefined;
-  if (aud !== undefined && auds === undefined) return { ok: false, reason: 'bad-audience' };
-  if (rules.audience !== 'any') {
-    const accepted = rules.audience;
-    if (auds === undefined || !auds.some((a) => accepted.includes(a))) return { ok: false, reason: 'bad-audience' };
+  if (typeof aud === 'string') {
+    if (audience !== 'any' && !audience.includes(aud)) return { ok: false, reason: 'bad-audience' };
+  } else if (Array.isArray(aud) && aud.every(isString)) {
+    if (audience !== 'any' && !aud.some((a) => audience.includes(a))) return { ok: false, reason: 'bad-audience' };
+  } else if (aud !== undefined || audience !== 'any') {
+    return { ok: false, reason: 'bad-audience' };
   }
   return { ok: true, expMs };
 }

@@ -1,6 +1,5 @@
 // Token claims → Identity, by the dotted paths of an authenticator's `claims:` mapping.
 // Shared by the jwt and introspection authenticators, so both read tokens alike.
-import { lookupClaim } from '../headers/template.js';
 import type { Identity } from '../types.js';
 
 export interface ClaimsMapping {
@@ -30,16 +29,70 @@ export function claimList(value: unknown): readonly string[] {
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    // for-in, not Object.values: no array per object. Own members only (JSON objects and
+    // arrays have no enumerable inherited ones, but a caller's object might).
+    for (const k in value) if (Object.hasOwn(value, k)) deepFreeze((value as Record<string, unknown>)[k]);
   }
   return value;
 }
 
-const optionalString = (claims: Readonly<Record<string, unknown>>, path: string | undefined): string | undefined => {
+/** A claim path split once, looked up like lookupClaim (headers/template.ts): own members of non-array objects only. */
+type ClaimPath = readonly string[];
+
+const splitPath = (path: string | undefined): ClaimPath | undefined => (path === undefined ? undefined : path.split('.'));
+
+function lookupPath(claims: Readonly<Record<string, unknown>>, path: ClaimPath): unknown {
+  let node: unknown = claims;
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i]!;
+    if (node === null || typeof node !== 'object' || Array.isArray(node) || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+const optionalString = (claims: Readonly<Record<string, unknown>>, path: ClaimPath | undefined): string | undefined => {
   if (path === undefined) return undefined;
-  const v = lookupClaim(claims, path);
+  const v = lookupPath(claims, path);
   return typeof v === 'string' && v !== '' ? v : undefined;
 };
+
+const NO_ITEMS: readonly string[] = Object.freeze([]);
+
+/** Builds Identity objects from claims; see identityFromClaims. */
+export type IdentityBuilder = (claims: Record<string, unknown>) => Identity | undefined;
+
+/**
+ * identityFromClaims with the mapping's paths split once, for an authenticator that maps
+ * the claims of every token it accepts the same way.
+ */
+export function createIdentityBuilder(mapping: ClaimsMapping, method: 'jwt' | 'introspection', authenticator: string): IdentityBuilder {
+  const userPath = splitPath(mapping.user)!;
+  const emailPath = splitPath(mapping.email);
+  const namePath = splitPath(mapping.name);
+  const groupsPath = splitPath(mapping.groups);
+  const scopesPath = splitPath(mapping.scopes);
+  return (claims) => {
+    const user = optionalString(claims, userPath);
+    if (user === undefined) return undefined;
+    const email = optionalString(claims, emailPath);
+    const name = optionalString(claims, namePath);
+    const groups = groupsPath === undefined ? NO_ITEMS : freezeList(claimList(lookupPath(claims, groupsPath)));
+    const scopes = scopesPath === undefined ? NO_ITEMS : freezeList(claimList(lookupPath(claims, scopesPath)));
+    // Members in the same order whichever optional ones are present.
+    const identity: { -readonly [K in keyof Identity]: Identity[K] } = { user } as Identity;
+    if (email !== undefined) identity.email = email;
+    if (name !== undefined) identity.name = name;
+    identity.groups = groups;
+    identity.scopes = scopes;
+    identity.claims = deepFreeze(claims);
+    identity.method = method;
+    identity.authenticator = authenticator;
+    return Object.freeze(identity);
+  };
+}
+
+const freezeList = (items: readonly string[]): readonly string[] => (items.length === 0 ? NO_ITEMS : Object.freeze(items));
 
 /**
  * The identity a token's claims describe, or undefined when the user claim is missing,
@@ -52,20 +105,5 @@ export function identityFromClaims(
   method: 'jwt' | 'introspection',
   authenticator: string,
 ): Identity | undefined {
-  const user = optionalString(claims, mapping.user);
-  if (user === undefined) return undefined;
-  const email = optionalString(claims, mapping.email);
-  const name = optionalString(claims, mapping.name);
-  const groups = mapping.groups === undefined ? [] : claimList(lookupClaim(claims, mapping.groups));
-  const scopes = mapping.scopes === undefined ? [] : claimList(lookupClaim(claims, mapping.scopes));
-  return Object.freeze({
-    user,
-    ...(email === undefined ? {} : { email }),
-    ...(name === undefined ? {} : { name }),
-    groups: Object.freeze(groups),
-    scopes: Object.freeze(scopes),
-    claims: deepFreeze(claims),
-    method,
-    authenticator,
-  });
+  return createIdentityBuilder(mapping, method, authenticator)(claims);
 }

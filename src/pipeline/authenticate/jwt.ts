@@ -9,13 +9,13 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { ErrorCode } from '../../errors.js';
 import { algorithmSpec, isSupportedAlgorithm } from '../../jwt/algorithms.js';
-import { MAX_TOKEN_BYTES, parseCompactJws, parseJsonObject, type CompactParseFailure } from '../../jwt/compact.js';
+import { MAX_TOKEN_BYTES, parseJsonObject, splitCompactJws, type CompactParseFailure } from '../../jwt/compact.js';
 import type { KeySet } from '../../jwt/key-set.js';
 import type { RemoteJwks } from '../../jwt/remote-jwks.js';
-import { checkHeader, validateClaims, verifyJws } from '../../jwt/verify.js';
+import { createClaimsValidator, createHeaderChecker, verifyJws } from '../../jwt/verify.js';
 import type { AuthResult, Authenticator, RequestFacts } from '../types.js';
 import { parseBearerToken } from './bearer.js';
-import { identityFromClaims, type ClaimsMapping } from './claims-identity.js';
+import { createIdentityBuilder, type ClaimsMapping } from './claims-identity.js';
 import { createTokenCache } from './token-cache.js';
 
 export interface JwtAuthenticatorOptions {
@@ -99,7 +99,12 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions, deps: JwtA
 
   const allowed: ReadonlySet<string> = new Set(opts.algorithms);
   const now = deps.now ?? Date.now;
-  const cache = createTokenCache<Cached>(opts.cache);
+  // Second sight: a token presented once (most of them, at a busy issuer) never takes a
+  // long-lived LRU entry; one presented again is cached from then on (token-cache.ts).
+  const cache = createTokenCache<Cached>({ maxEntries: opts.cache.maxEntries, admission: 'second-sight' });
+  const checkHeaderText = createHeaderChecker(allowed);
+  const validateClaims = createClaimsValidator({ ...(issuer === undefined ? {} : { issuer }), audience, clockToleranceMs });
+  const identityOf = createIdentityBuilder(mapping, 'jwt', name);
   const secretKeys: readonly KeyObject[] = keys.kind === 'secret' ? [createSecretKey(keys.secret)] : [];
   // What a cache entry is bound to when keys never change (a secret, a static key set).
   const STATIC_SOURCE = keys.kind === 'static' ? keys.keySet : {};
@@ -133,17 +138,21 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions, deps: JwtA
     const hit = cache.get(token, nowMs);
     if (hit !== undefined && hit.source === currentSource()) return hit.result;
 
-    const parsed = parseCompactJws(token);
+    const parsed = splitCompactJws(token);
     if (!parsed.ok) {
       // Not a JWS at all (an opaque token, a JWE): this route's Bearer belongs to us, so
       // it is a malformed credential, not a reason to let another authenticator try.
       return malformed(parsed.reason, COMPACT_FAILURE_DESCRIPTIONS[parsed.reason]);
     }
     const { jws } = parsed;
-    const header = checkHeader(jws.header, allowed);
+    const header = checkHeaderText(jws.headerText);
     if (!header.ok) {
       if (header.reason === 'jwe') return malformed('jwe', ERROR_DESCRIPTIONS.unsupported);
       if (header.reason === 'bad-typ') return fail('bad-typ', 'GATEHOUSE_ERR_AUTH_INVALID_CREDENTIALS', ERROR_DESCRIPTIONS.unsupported);
+      // Not a JSON object, or a duplicate member: the shape is wrong, as in parseCompactJws.
+      if (Object.hasOwn(COMPACT_FAILURE_DESCRIPTIONS, header.reason)) {
+        return malformed(header.reason, COMPACT_FAILURE_DESCRIPTIONS[header.reason as CompactParseFailure]);
+      }
       return invalid(header.reason);
     }
     const { alg, kid } = header;
@@ -176,7 +185,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions, deps: JwtA
 
     const payload = parseJsonObject(jws.payload);
     if (!payload.ok) return invalid('bad-claims');
-    const checked = validateClaims(payload.value, { ...(issuer === undefined ? {} : { issuer }), audience, clockToleranceMs, nowMs });
+    const checked = validateClaims(payload.value, nowMs);
     if (!checked.ok) {
       switch (checked.reason) {
         case 'expired':
@@ -188,7 +197,7 @@ export function createJwtAuthenticator(opts: JwtAuthenticatorOptions, deps: JwtA
           return invalid(checked.reason);
       }
     }
-    const identity = identityFromClaims(payload.value, mapping, 'jwt', name);
+    const identity = identityOf(payload.value);
     if (identity === undefined) return invalid('missing-user-claim');
     const result: AuthResult = Object.freeze({ outcome: 'ok', identity, consumed: 'authorization' });
     // Until the exact exp, without the clock tolerance: a cached token never outlives it
