@@ -1,7 +1,6 @@
 // One SessionStore contract, run against the memory store and the Redis store (on the
 // shared Redis at 127.0.0.1:6379, under a key prefix of its own; other test files use the
 // same Redis at the same time, so never FLUSHDB: only our keys are deleted, by SCAN).
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Redis } from 'ioredis';
@@ -9,9 +8,9 @@ import { createMemorySessionStore } from '../../src/sessions/memory-store.js';
 import { createRedisSessionStore } from '../../src/sessions/redis-store.js';
 import { newSessionId, storageKey } from '../../src/sessions/session-id.js';
 import type { SessionData, SessionStore } from '../../src/sessions/types.js';
+import { SHARED_REDIS_URL, deleteKeysUnder, runPrefix } from '../helpers/redis.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const RUN_PREFIX = `gatehouse-test:${process.pid}-${randomBytes(4).toString('hex')}:`;
+const RUN_PREFIX = runPrefix();
 
 interface Clock {
   t: number;
@@ -35,7 +34,7 @@ const flavours: Flavour[] = [
     name: 'redis',
     make: (clock) => {
       // A prefix per store: `list()` without a filter sees only this test's sessions.
-      const { store } = createRedisSessionStore({ url: REDIS_URL, keyPrefix: `${RUN_PREFIX}${++storeCount}:`, now: clock.now });
+      const { store } = createRedisSessionStore({ url: SHARED_REDIS_URL, keyPrefix: `${RUN_PREFIX}${++storeCount}:`, now: clock.now });
       opened.push(store);
       return store;
     },
@@ -44,13 +43,8 @@ const flavours: Flavour[] = [
 
 t.teardown(async () => {
   await Promise.all(opened.map((s) => s.close()));
-  const admin = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
+  const admin = new Redis(SHARED_REDIS_URL);
+  await deleteKeysUnder(admin, RUN_PREFIX);
   await admin.quit();
 });
 

@@ -17,7 +17,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import t from 'tap';
 import { requestLines, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRecordingUpstream, type Recorded, type RecordingUpstream } from '../helpers/recording-upstream.js';
-import { freePort } from '../unit/jwt/jwks-server.js';
+import { freePort } from '../helpers/wait.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 

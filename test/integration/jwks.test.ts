@@ -4,7 +4,8 @@ import t from 'tap';
 import { createRemoteJwks, type RemoteJwks, type RemoteJwksOptions } from '../../src/jwt/remote-jwks.js';
 import { createJwtAuthenticator } from '../../src/pipeline/authenticate/jwt.js';
 import type { AuthResult, Authenticator } from '../../src/pipeline/types.js';
-import { freePort, sleep, startJwksServer, waitFor, type JwksServer } from '../unit/jwt/jwks-server.js';
+import { startJwksServer, type JwksServer } from '../unit/jwt/jwks-server.js';
+import { freePort, sleep, waitFor } from '../helpers/wait.js';
 import { bearer, joseToken, makeKey, type TestKey } from '../unit/jwt/tokens.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];

@@ -9,7 +9,7 @@ import type { CustomFetchOptions } from 'openid-client';
 import { createOidcProvider, type OidcProviderOptions } from '../../src/login/oidc.js';
 import type { LoginAnswer, LoginContext, LoginProvider, LoginRequest } from '../../src/login/types.js';
 import type { CookieSettings } from '../../src/sessions/cookie.js';
-import { freePort } from '../unit/jwt/jwks-server.js';
+import { freePort } from '../helpers/wait.js';
 import { handToken } from '../unit/jwt/tokens.js';
 import { createSessionManager, type SessionManager } from '../../src/sessions/manager.js';
 import { createMemorySessionStore } from '../../src/sessions/memory-store.js';

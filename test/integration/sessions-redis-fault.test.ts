@@ -10,27 +10,26 @@
 //   - down: a RDB snapshot (SAVE), then SIGKILL: connections are refused. Restarted on the
 //     same port with the same --dir it loads the snapshot (--save '' only turns automatic
 //     snapshots off), so the session made before the outage exists again.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hash } from '@node-rs/bcrypt';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { startRedisServer, stopRedisServer, stopRedisServers } from '../helpers/redis.js';
+import { cookiePair, postSignIn, signIn } from '../helpers/sign-in.js';
+import { freePort, waitUntil } from '../helpers/wait.js';
 
 const COOKIE = 'gh_fault_session';
 const PASSWORD = randomBytes(12).toString('hex');
 const FAIL_FAST_MS = 3000;
 
 const redisDir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-fault-'));
-const children = new Set<ChildProcess>();
 let redis: ChildProcess | undefined;
 let port = 0;
 let upstream: RecordingUpstream;
@@ -39,97 +38,15 @@ let gw: TestGateway;
 t.teardown(async () => {
   await gw?.close();
   await upstream?.close();
-  for (const child of children) await stopRedis(child);
+  await stopRedisServers();
   rmSync(redisDir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+/** Our own redis-server on `port`, keeping its snapshot in `redisDir` for the restart. */
+const startRedis = (): Promise<ChildProcess> => startRedisServer(port, ['--dir', redisDir, '--dbfilename', 'dump.rdb']);
 
-function ping(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port: p });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => done(chunk.toString().startsWith('+PONG')));
-  });
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function startRedis(): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir, '--dbfilename', 'dump.rdb'], {
-    stdio: 'ignore',
-  });
-  children.add(child);
-  await waitFor(`redis-server on ${port}`, 5000, async () => ((await ping(port)) ? true : undefined));
-  return child;
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGCONT');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-const setCookies = (headers: Record<string, string | string[] | undefined>): string[] => {
-  const v = headers['set-cookie'];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-};
-const cookiePair = (headers: Record<string, string | string[] | undefined>, name: string): string | undefined =>
-  setCookies(headers)
-    .map((c) => c.split(';', 1)[0]!)
-    .find((p) => p.startsWith(`${name}=`));
-const hiddenField = (html: string, name: string): string => {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  if (m === null) throw new Error(`no hidden field ${name} in the page`);
-  return m[1]!.replace(/&amp;/g, '&');
-};
-
-/** The sign-in POST (after GETting the form for its csrf cookie and token). */
-async function postSignIn(): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; ms: number }> {
-  const form = await request(`${gw.url}/.gatehouse/login/local?rd=/app/home`, { headers: { accept: 'text/html' } });
-  const html = await form.body.text();
-  if (form.statusCode !== 200) throw new Error(`sign-in form: ${form.statusCode}`);
-  const csrfCookie = cookiePair(form.headers, `${COOKIE}-csrf`)!;
-  const started = performance.now();
-  const res = await request(`${gw.url}/.gatehouse/login/local`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, 'sec-fetch-site': 'same-origin', accept: 'text/html' },
-    body: new URLSearchParams({ username: 'alice', password: PASSWORD, csrf: hiddenField(html, 'csrf'), rd: hiddenField(html, 'rd') }).toString(),
-  });
-  const body = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body, ms: performance.now() - started };
-}
-
-async function signIn(): Promise<string> {
-  const res = await postSignIn();
-  if (res.status !== 303) throw new Error(`sign-in POST: ${res.status}`);
-  return cookiePair(res.headers, COOKIE)!;
-}
+/** Who signs in through the form (sign-in.ts: the form's GET, then the POST). */
+const alice = { cookie: COOKIE, user: 'alice', password: PASSWORD };
 
 async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; ms: number }> {
   const started = performance.now();
@@ -192,7 +109,7 @@ t.before(async () => {
 /** Polls the session route until 200; `before` lists any answer on the way other than 503. */
 async function recovered(cookie: string, timeoutMs: number): Promise<{ status: number; before: number[] }> {
   const before: number[] = [];
-  const r = await waitFor('the session route to serve again', timeoutMs, async () => {
+  const r = await waitUntil('the session route to serve again', timeoutMs, async () => {
     const r = await get('/app/home', { cookie });
     if (r.status !== 200 && r.status !== 503) before.push(r.status);
     return r.status === 200 ? r : undefined;
@@ -219,7 +136,7 @@ async function assertUnavailable(t: Test, cookie: string, label: string): Promis
 }
 
 t.test('Redis hung (SIGSTOP): 503 within the command timeout; SIGCONT: the same cookie works again', async (t) => {
-  const cookie = await signIn();
+  const cookie = await signIn(gw.url, alice);
   t.equal((await get('/app/home', { cookie })).status, 200);
   t.equal((await get('/basic/item', basic)).status, 200, 'Basic warm before the outage');
   t.same((await readyz()).sessions, { ok: true, store: 'redis' });
@@ -245,7 +162,7 @@ t.test('Redis hung (SIGSTOP): 503 within the command timeout; SIGCONT: the same 
 });
 
 t.test('Redis down (killed, restarted from its snapshot): readyz 200 + ok:false, sign-in 503, then the same cookie again', async (t) => {
-  const cookie = await signIn();
+  const cookie = await signIn(gw.url, alice);
   t.equal((await get('/app/home', { cookie })).status, 200);
   // The snapshot the restarted server loads; taken on our own server, never the shared one.
   const ctl = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
@@ -253,10 +170,10 @@ t.test('Redis down (killed, restarted from its snapshot): readyz 200 + ok:false,
   t.equal(await ctl.save(), 'OK');
   ctl.disconnect();
 
-  await stopRedis(redis!);
+  await stopRedisServer(redis!);
   // The closed connection flips health at once; the first reconnect attempt (~100 ms
   // later) records why it fails.
-  const ready = await waitFor('readyz to report the refused reconnect', 3000, async () => {
+  const ready = await waitUntil('readyz to report the refused reconnect', 3000, async () => {
     const r = await readyz();
     return !r.sessions.ok && r.sessions.lastError === 'ECONNREFUSED' ? r : undefined;
   });
@@ -268,7 +185,7 @@ t.test('Redis down (killed, restarted from its snapshot): readyz 200 + ok:false,
   t.match(scrape, /^gatehouse_config_info\{hash="[0-9a-f]{12}"\} 1$/m);
 
   const seen = upstream.requests.length;
-  const refused = await postSignIn();
+  const refused = await postSignIn(gw.url, alice);
   t.equal(refused.status, 503, 'sign-in POST answers 503');
   t.match(refused.body, /GATEHOUSE_ERR_SESSION_STORE_UNAVAILABLE/);
   t.equal(cookiePair(refused.headers, COOKIE), undefined, 'no session cookie');
@@ -285,5 +202,5 @@ t.test('Redis down (killed, restarted from its snapshot): readyz 200 + ok:false,
   const after = await readyz();
   t.equal(after.status, 200);
   t.equal(after.sessions.ok, true, 'readyz reports the store up again');
-  t.match(await signIn(), new RegExp(`^${COOKIE}=`), 'sign-in works again');
+  t.match(await signIn(gw.url, alice), new RegExp(`^${COOKIE}=`), 'sign-in works again');
 });

@@ -2,7 +2,7 @@
 // a session made on one instance works on the other, and a logout or an operator's
 // `gatehouse sessions revoke` on either ends it on both at once, with no cache to wait out.
 // Redis: the shared one on 127.0.0.1:6379, under a key prefix of this run only, whose keys
-// are deleted at the end with SCAN + DEL (never FLUSHDB: other test files use it too).
+// are deleted at the end (test/helpers/redis.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,18 +14,19 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { request } from 'undici';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { SHARED_REDIS_URL, deleteKeysUnder, runPrefix } from '../helpers/redis.js';
+import { cookiePair, hidden, signIn } from '../helpers/sign-in.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'src/cli/main.ts');
-const SHARED = 'redis://127.0.0.1:6379/0';
-const RUN_PREFIX = `gatehouse-test:${process.pid}-${randomBytes(4).toString('hex')}:`;
+const RUN_PREFIX = runPrefix();
 const COOKIE = 'gh_test_session';
 const PASSWORD = randomBytes(12).toString('hex');
 const SECRET = randomBytes(32).toString('hex');
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sessions-redis-'));
 const file = join(dir, 'gatehouse.yaml');
-const admin = new Redis(SHARED);
+const admin = new Redis(SHARED_REDIS_URL);
 const children = new Set<ChildProcess>();
 let upstream: RecordingUpstream;
 
@@ -34,12 +35,7 @@ const childEnv = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0', GATEHOUSE_
 
 t.teardown(async () => {
   await Promise.all([...children].map((c) => stop(c)));
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysUnder(admin, RUN_PREFIX);
   await admin.quit();
   await upstream?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -87,42 +83,11 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
-const setCookies = (headers: Record<string, string | string[] | undefined>): string[] => {
-  const v = headers['set-cookie'];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
-};
-/** name=value of the Set-Cookie for `name` (undefined when absent). */
-const cookiePair = (headers: Record<string, string | string[] | undefined>, name: string): string | undefined =>
-  setCookies(headers)
-    .map((c) => c.split(';', 1)[0]!)
-    .find((p) => p.startsWith(`${name}=`));
-const hiddenField = (html: string, name: string): string => {
-  const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  if (m === null) throw new Error(`no hidden field ${name} in the page`);
-  return m[1]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>');
-};
 const idOf = (cookie: string): string => cookie.slice(COOKIE.length + 1).split('.', 1)[0]!;
 const idHash = (id: string): string => createHash('sha256').update(id, 'utf8').digest('base64url');
 
-/** Signs in over HTTP as a browser would: the form (csrf cookie + token), then the POST. */
-async function signIn(base: string, user = 'alice', password = PASSWORD): Promise<string> {
-  const form = await request(`${base}/.gatehouse/login/local?rd=/app/home`, { headers: { accept: 'text/html' } });
-  const html = await form.body.text();
-  if (form.statusCode !== 200) throw new Error(`sign-in form: ${form.statusCode}`);
-  const csrfCookie = cookiePair(form.headers, `${COOKIE}-csrf`);
-  if (csrfCookie === undefined) throw new Error('sign-in form set no csrf cookie');
-  const res = await request(`${base}/.gatehouse/login/local`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, 'sec-fetch-site': 'same-origin', accept: 'text/html' },
-    body: new URLSearchParams({ username: user, password, csrf: hiddenField(html, 'csrf'), rd: hiddenField(html, 'rd') }).toString(),
-  });
-  await res.body.text();
-  if (res.statusCode !== 303) throw new Error(`sign-in POST: ${res.statusCode}`);
-  if (res.headers.location !== '/app/home') throw new Error(`sign-in redirect: ${String(res.headers.location)}`);
-  const session = cookiePair(res.headers, COOKIE);
-  if (session === undefined) throw new Error('sign-in set no session cookie');
-  return session;
-}
+/** Signs in over HTTP as a browser would (the form, then the POST); the session cookie. */
+const signInAs = (base: string, user = 'alice'): Promise<string> => signIn(base, { cookie: COOKIE, user, password: PASSWORD });
 
 async function get(base: string, path: string, cookie: string | undefined, accept?: string) {
   const res = await request(`${base}${path}`, { headers: { ...(cookie ? { cookie } : {}), ...(accept ? { accept } : {}) } });
@@ -144,7 +109,7 @@ t.before(async () => {
       'sessions:',
       '  store: redis',
       '  redis:',
-      `    url: ${SHARED}`,
+      `    url: ${SHARED_REDIS_URL}`,
       `    keyPrefix: "${RUN_PREFIX}"`,
       '  cookie:',
       `    name: ${COOKIE}`,
@@ -181,7 +146,7 @@ t.before(async () => {
 
 t.test('sign in on A, use and log out on B: A refuses the cookie on the very next request', async (t) => {
   t.not(A, B, 'two instances');
-  const cookie = await signIn(A);
+  const cookie = await signInAs(A);
   t.match(cookie, new RegExp(`^${COOKIE}=[A-Za-z0-9_-]{43}\\.`));
   const key = `${RUN_PREFIX}s:${idHash(idOf(cookie))}`;
   t.equal(await admin.exists(key), 1, 'the session lives in Redis under sha256(id), never the id');
@@ -201,7 +166,7 @@ t.test('sign in on A, use and log out on B: A refuses the cookie on the very nex
   const out = await request(`${B}/.gatehouse/logout`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, 'sec-fetch-site': 'same-origin', accept: 'text/html' },
-    body: new URLSearchParams({ csrf: hiddenField(page.body, 'csrf') }).toString(),
+    body: new URLSearchParams({ csrf: hidden(page.body, 'csrf')! }).toString(),
   });
   await out.body.text();
   t.equal(out.statusCode, 303);
@@ -221,9 +186,9 @@ t.test('sign in on A, use and log out on B: A refuses the cookie on the very nex
 });
 
 t.test('gatehouse sessions list / revoke --user alice: by hash prefix, ended on both instances at once', async (t) => {
-  const onA = await signIn(A);
-  const onB = await signIn(B);
-  const bobs = await signIn(A, 'bob');
+  const onA = await signInAs(A);
+  const onB = await signInAs(B);
+  const bobs = await signInAs(A, 'bob');
   for (const [base, c] of [[A, onA], [B, onA], [A, onB], [B, onB]] as const) t.equal((await get(base, '/app/x', c)).status, 200, 'live before the revocation');
 
   // Both read only: run side by side (each CLI start costs seconds on a loaded machine).

@@ -1,6 +1,6 @@
 // A browser-like client for the session attack suite (test/security/sessions.test.ts):
-// exact request bytes (raw-http), every Set-Cookie kept apart (they cannot be folded into
-// one header: Expires holds a comma), and the sign-in form's hidden fields read back.
+// exact request bytes (raw-http) and every Set-Cookie kept apart (they cannot be folded into
+// one header: Expires holds a comma). The form's hidden fields: `hidden` in ../helpers/sign-in.ts.
 // Written here rather than taken from src/: the oracle must not share a bug with the
 // code it judges.
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
@@ -81,15 +81,6 @@ export async function send(url: string, req: Request): Promise<Response> {
 /** The value a Set-Cookie gives `name`, undefined when none sets it. */
 export function cookieSet(res: Response, name: string): string | undefined {
   return res.setCookies.find((c) => c.name === name)?.value;
-}
-
-const unescapeHtml = (s: string): string =>
-  s.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]!);
-
-/** A hidden field's value from one of our pages (unescaped), undefined when absent. */
-export function hidden(html: string, name: string): string | undefined {
-  const m = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)">`).exec(html);
-  return m ? unescapeHtml(m[1]!) : undefined;
 }
 
 /**

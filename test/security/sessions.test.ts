@@ -16,6 +16,8 @@ import { loadConfigFile } from '../../src/config/load.js';
 import type { SessionStore } from '../../src/sessions/types.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.js';
+import { SHARED_REDIS_URL, deleteKeysUnder, keysUnder, runPrefix } from '../helpers/redis.js';
+import { hidden } from '../helpers/sign-in.js';
 import {
   HOST,
   ORIGIN,
@@ -26,7 +28,6 @@ import {
   cookieNamesUpstream,
   cookieSet,
   everythingUpstream,
-  hidden,
   send,
   type Response,
 } from './session-client.js';
@@ -34,8 +35,7 @@ import { assertNothingForwarded, basic, onlyRequest, sleep, startByteTap, values
 
 const SECRET = 'sessions-attack-suite-secret-0123456789';
 const OTHER_SECRET = 'another-deployment-secret-9876543210abcdef';
-const REDIS_URL = 'redis://127.0.0.1:6379/0';
-const REDIS_PREFIX = `gatehouse-test:sessions-${process.pid}-${randomBytes(4).toString('hex')}:`;
+const REDIS_PREFIX = runPrefix('sessions-');
 const LEAKY_PASSWORD = 'Leaky-Pa55word-unique-7f3a';
 
 const users: Array<[string, string]> = [
@@ -98,7 +98,7 @@ ${extraRoutes}
 
 const memorySessions = (secret: string | string[], lifetimes = 'maxAge: 12h\n  idleTimeout: 1h'): string =>
   `  store: memory\n  secret: ${JSON.stringify(secret)}\n  ${lifetimes}`;
-const redisSessions = `  store: redis\n  redis: { url: "${REDIS_URL}", keyPrefix: "${REDIS_PREFIX}" }\n  secret: "${SECRET}"\n  maxAge: 12h\n  idleTimeout: 30m`;
+const redisSessions = `  store: redis\n  redis: { url: "${SHARED_REDIS_URL}", keyPrefix: "${REDIS_PREFIX}" }\n  secret: "${SECRET}"\n  maxAge: 12h\n  idleTimeout: 30m`;
 
 let upstream: RecordingUpstream;
 let gw: TestGateway;
@@ -117,11 +117,11 @@ t.before(async () => {
   rotating = await startTestGateway(config(upstream.url, memorySessions(['old-secret-of-this-deployment-0123456789'])));
   redisA = await startTestGateway(config(upstream.url, redisSessions));
   redisB = await startTestGateway(config(upstream.url, redisSessions));
-  redis = new Redis(REDIS_URL);
+  redis = new Redis(SHARED_REDIS_URL);
   // Redis behind a relay the outage cases cut (security.md §10).
   outageTap = await startByteTap('http://127.0.0.1:6379');
   outage = await startTestGateway(
-    config(upstream.url, redisSessions.replace(REDIS_URL, `redis://${new URL(outageTap.url).host}/0`).replace(`keyPrefix: "${REDIS_PREFIX}"`, `keyPrefix: "${REDIS_PREFIX}outage:"`)),
+    config(upstream.url, redisSessions.replace(SHARED_REDIS_URL, `redis://${new URL(outageTap.url).host}/0`).replace(`keyPrefix: "${REDIS_PREFIX}"`, `keyPrefix: "${REDIS_PREFIX}outage:"`)),
   );
 });
 
@@ -133,12 +133,7 @@ t.teardown(async () => {
   await Promise.all([gw, short, rotating, redisA, redisB, outage].map((g) => g.close()));
   await outageTap.close().catch(() => undefined);
   await upstream.close();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeysUnder(redis, REDIS_PREFIX);
   await redis.quit();
 });
 
@@ -1144,13 +1139,7 @@ t.test('redis: signing in again on B ends the session made on A, on both', async
 
 t.test('redis: the store holds no session id, cookie, password or CSRF value; expiry is server-side', async (t) => {
   const { session, form } = await signIn(redisA, 'uma');
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${REDIS_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
+  const keys = await keysUnder(redis, REDIS_PREFIX);
   t.ok(keys.includes(redisKey(idOf(session))), 'the session is stored under sha256(id)');
   let dump = keys.join('\n');
   for (const key of keys) {

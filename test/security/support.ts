@@ -3,21 +3,13 @@
 import net from 'node:net';
 import type tap from 'tap';
 import type { Recorded, RecordingUpstream } from '../helpers/recording-upstream.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 export const basic = (user: string, password: string | Buffer): string =>
   'Basic ' + Buffer.concat([Buffer.from(`${user}:`), Buffer.isBuffer(password) ? password : Buffer.from(password)]).toString('base64');
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `done` every 20 ms until it holds or `ms` have passed; returns whether it held. */
-export async function waitFor(done: () => boolean, ms = 3000): Promise<boolean> {
-  const until = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() > until) return false;
-    await sleep(20);
-  }
-  return true;
-}
+// The suite imports them from here; the one copy for every suite is in helpers/wait.ts.
+export { sleep, waitFor };
 
 /** A GET request in exact bytes; `extra` are header lines without CRLF. */
 export function rawGet(target: string, extra: readonly string[] = [], host = 'gate.test'): string {

@@ -54,22 +54,3 @@ export async function startJwksServer(initial: Partial<JwksServerState> = {}, po
     },
   };
 }
-
-/** A port that was free a moment ago (nothing listens on it). */
-export async function freePort(): Promise<number> {
-  const s = await startJwksServer();
-  await s.close();
-  return s.port;
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until `check()` is true or `timeoutMs` passes. */
-export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await sleep(10);
-  }
-  return true;
-}

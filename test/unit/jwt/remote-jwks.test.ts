@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
 import type { Dispatcher } from 'undici';
 import { createRemoteJwks, JWKS_DEFAULTS, type RemoteJwks, type RemoteJwksEvent, type RemoteJwksOptions } from '../../../src/jwt/remote-jwks.js';
-import { freePort, sleep, startJwksServer, waitFor, type JwksServer } from './jwks-server.js';
+import { freePort, sleep, waitFor } from '../../helpers/wait.js';
+import { startJwksServer, type JwksServer } from './jwks-server.js';
 
 type TapTest = Parameters<Parameters<typeof t.test>[0]>[0];
 

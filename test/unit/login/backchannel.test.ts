@@ -14,7 +14,8 @@ import {
 import type { LoginAnswer, LoginRequest } from '../../../src/login/types.js';
 import { keySetFromJwks } from '../../../src/jwt/key-set.js';
 import type { SessionStore } from '../../../src/sessions/types.js';
-import { startJwksServer, sleep, type JwksServer } from '../jwt/jwks-server.js';
+import { sleep } from '../../helpers/wait.js';
+import { startJwksServer, type JwksServer } from '../jwt/jwks-server.js';
 import { b64u, facts, handToken, json, makeKey, type TestKey } from '../jwt/tokens.js';
 
 const ISSUER = 'https://op.example.com';

@@ -1,16 +1,17 @@
-import { randomBytes } from 'node:crypto';
+// The Redis attempt counters, on the shared Redis under a key prefix of this run (deleted
+// at the end; see test/helpers/redis.ts).
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { createRedisAttemptStore } from '../../../src/sessions/redis-attempts.js';
 import type { RedisClient } from '../../../src/sessions/redis-store.js';
+import { SHARED_REDIS_URL, deleteKeysUnder, runPrefix } from '../../helpers/redis.js';
 
-const P = `gatehouse-test:${process.pid}-${randomBytes(4).toString('hex')}:throttle:`;
-const client = new Redis('redis://127.0.0.1:6379');
+const P = `${runPrefix()}throttle:`;
+const client = new Redis(SHARED_REDIS_URL);
 
 t.teardown(async () => {
-  const keys = await client.keys(`${P}*`);
-  if (keys.length > 0) await client.del(...keys);
+  await deleteKeysUnder(client, P);
   await client.quit();
 });
 
@@ -47,7 +48,7 @@ t.test('keys are independent; clear forgets one key', async (t) => {
 });
 
 t.test('shared by instances: two stores on two clients count together', async (t) => {
-  const second = new Redis('redis://127.0.0.1:6379');
+  const second = new Redis(SHARED_REDIS_URL);
   const a = createRedisAttemptStore(client, P);
   const b = createRedisAttemptStore(second, P);
   t.equal(await a.recordFailure('shared', 60_000), 1);

@@ -2,11 +2,8 @@
 // values, failing fast and reconnecting. Tests that stop or hang Redis start their OWN
 // redis-server on a free port and stop it by pid; the shared one on 6379 is only used
 // under a key prefix of this run, deleted at the end (never FLUSHDB).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,87 +21,33 @@ import {
 } from '../../../src/sessions/redis-store.js';
 import { newSessionId, storageKey } from '../../../src/sessions/session-id.js';
 import type { SessionData, SessionStore, StoreHealth } from '../../../src/sessions/types.js';
+import { SHARED_REDIS_URL, deleteKeysUnder, keysUnder, runPrefix, startRedisServer, stopRedisServer, stopRedisServers } from '../../helpers/redis.js';
+import { freePort, waitUntil } from '../../helpers/wait.js';
 
-const SHARED = 'redis://127.0.0.1:6379';
-const RUN_PREFIX = `gatehouse-test:${process.pid}-${randomBytes(4).toString('hex')}:`;
+const RUN_PREFIX = runPrefix();
 const MIN = 60_000;
 
-const children = new Set<ChildProcess>();
 const stores: SessionStore[] = [];
-const admin = new Redis(SHARED);
+const admin = new Redis(SHARED_REDIS_URL);
 const tmpDirs: string[] = [];
 
 t.teardown(async () => {
   await Promise.all(stores.map((s) => s.close()));
-  for (const child of children) await stopRedis(child);
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${RUN_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await admin.del(...keys);
-  } while (cursor !== '0');
+  await stopRedisServers();
+  await deleteKeysUnder(admin, RUN_PREFIX);
   await admin.quit();
   for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 let prefixes = 0;
 function open(options: Partial<RedisSessionStoreOptions> = {}): ReturnType<typeof createRedisSessionStore> {
-  const made = createRedisSessionStore({ url: SHARED, keyPrefix: `${RUN_PREFIX}${++prefixes}:`, ...options } as RedisSessionStoreOptions);
+  const made = createRedisSessionStore({ url: SHARED_REDIS_URL, keyPrefix: `${RUN_PREFIX}${++prefixes}:`, ...options } as RedisSessionStoreOptions);
   stores.push(made.store);
   return made;
 }
 
 function data(now: number, over: Partial<SessionData> = {}): SessionData {
   return { user: 'alice', groups: ['staff'], claims: { a: 1 }, provider: 'corp', createdAt: now, expiresAt: now + 60 * MIN, ...over };
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    // +PONG, or -NOAUTH from a server with a password: either way it is up.
-    socket.on('data', (chunk) => done(/^(\+PONG|-NOAUTH)/.test(chunk.toString())));
-  });
-}
-
-async function startRedis(port: number, extra: string[] = []): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
-  children.add(child);
-  await waitFor(() => ping(port), 5000, `redis-server on ${port}`);
-  return child;
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGCONT');
-  child.kill('SIGKILL');
-  await exited;
 }
 
 async function rejection(p: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
@@ -142,13 +85,13 @@ t.test('helpers: reconnectDelay is bounded, errorKind never leaks a message', as
 
 t.test('options are checked', async (t) => {
   t.throws(() => createRedisSessionStore({}), TypeError);
-  t.throws(() => createRedisSessionStore({ url: SHARED, cluster: [{ host: '127.0.0.1', port: 1 }] }), TypeError);
+  t.throws(() => createRedisSessionStore({ url: SHARED_REDIS_URL, cluster: [{ host: '127.0.0.1', port: 1 }] }), TypeError);
   t.throws(() => createRedisSessionStore({ sentinels: [], name: 'm' }), TypeError);
   t.throws(() => createRedisSessionStore({ sentinels: [{ host: '127.0.0.1', port: 1 }] }), TypeError);
   t.throws(() => createRedisSessionStore({ sentinels: [{ host: '127.0.0.1', port: 1 }], name: '' }), TypeError);
   t.throws(() => createRedisSessionStore({ cluster: [] }), TypeError);
-  t.throws(() => createRedisSessionStore({ url: SHARED, commandTimeoutMs: 0 }), RangeError);
-  t.throws(() => createRedisSessionStore({ url: SHARED, commandTimeoutMs: 1.5 }), RangeError);
+  t.throws(() => createRedisSessionStore({ url: SHARED_REDIS_URL, commandTimeoutMs: 0 }), RangeError);
+  t.throws(() => createRedisSessionStore({ url: SHARED_REDIS_URL, commandTimeoutMs: 1.5 }), RangeError);
   t.equal(DEFAULT_KEY_PREFIX, 'gatehouse:');
   const nowhere = createRedisSessionStore({ sentinels: [{ host: '127.0.0.1', port: await freePort() }], name: 'm', commandTimeoutMs: 100 });
   t.equal((await rejection(nowhere.store.take('x'))).err instanceof SessionStoreUnavailableError, true, 'no sentinel answers');
@@ -165,7 +108,7 @@ t.test('key layout: hashed ids, index sets, expiry set on the server', async (t)
   const oidc = { sub: 'sub-1', sid: 'sid-1', refreshToken: 'rt' };
   await store.create(id, data(now, { oidc, expiresAt: now + 60 * MIN }), now, 10 * MIN);
 
-  const keys = (await admin.keys(`${P}*`)).sort();
+  const keys = (await keysUnder(admin, P)).sort();
   t.same(keys, [
     `${P}o:corp:sid:${storageKey('sid-1')}`,
     `${P}o:corp:sub:${storageKey('sub-1')}`,
@@ -334,7 +277,7 @@ t.test('list over many sessions (batches)', async (t) => {
 });
 
 t.test('default key prefix and default clock', async (t) => {
-  const { store } = createRedisSessionStore({ url: SHARED });
+  const { store } = createRedisSessionStore({ url: SHARED_REDIS_URL });
   stores.push(store);
   const id = newSessionId();
   const now = Date.now();
@@ -373,7 +316,7 @@ t.test('never up since start: calls wait up to the command timeout, then fail', 
 
 t.test('fails fast while Redis is down, recovers by itself when it is back', async (t) => {
   const port = await freePort();
-  let server = await startRedis(port);
+  let server = await startRedisServer(port);
   const states: StoreHealth[] = [];
   const { store, client } = createRedisSessionStore({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'fault:', onStateChange: (h) => states.push(h) });
   const attempts = createRedisAttemptStore(client, 'fault:throttle:');
@@ -389,8 +332,8 @@ t.test('fails fast while Redis is down, recovers by itself when it is back', asy
   const inFlight = await rejection(store.get(id, now, MIN));
   t.type(inFlight.err, SessionStoreUnavailableError);
   t.ok(inFlight.ms < 1500, `in-flight call failed in ${Math.round(inFlight.ms)} ms`);
-  await stopRedis(server);
-  await waitFor(() => store.health().ok === false, 3000, 'health to turn false');
+  await stopRedisServer(server);
+  await waitUntil('health to turn false', 3000, () => store.health().ok === false);
 
   const calls: Array<[string, () => Promise<unknown>]> = [
     ['get', () => store.get(id, now, MIN)],
@@ -409,12 +352,12 @@ t.test('fails fast while Redis is down, recovers by itself when it is back', asy
   }
   const throttle = await rejection(attempts.recordFailure('k', MIN));
   t.ok(throttle.ms < 1500, 'the throttle on the same client fails fast too');
-  await waitFor(() => store.health().lastError === 'ECONNREFUSED', 5000, 'a reconnect attempt');
+  await waitUntil('a reconnect attempt', 5000, () => store.health().lastError === 'ECONNREFUSED');
   t.same(store.health(), { ok: false, store: 'redis', lastError: 'ECONNREFUSED' });
 
-  server = await startRedis(port);
+  server = await startRedisServer(port);
   const back = performance.now();
-  await waitFor(() => store.health().ok, 5000, 'reconnect');
+  await waitUntil('reconnect', 5000, () => store.health().ok);
   t.ok(performance.now() - back < 3000, 'reconnected within the bounded backoff');
   t.equal(await store.get(id, now, MIN), undefined, 'a fresh Redis without persistence: the session is gone');
   const again = newSessionId();
@@ -437,18 +380,18 @@ t.test('fails fast while Redis is down, recovers by itself when it is back', asy
   t.ok(performance.now() - closing < 1500, 'close is bounded too');
   t.equal(store.health().ok, false);
   t.equal((await rejection(store.get(again, now, MIN))).err instanceof SessionStoreUnavailableError, true);
-  await stopRedis(server);
-  await waitFor(() => client.status === 'end', 3000, 'the client to end');
+  await stopRedisServer(server);
+  await waitUntil('the client to end', 3000, () => client.status === 'end');
 });
 
 t.test('Redis Cluster (a one-node cluster of our own)', async (t) => {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cluster-'));
   tmpDirs.push(dir);
-  const server = await startRedis(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--dir', dir, '--cluster-announce-ip', '127.0.0.1']);
+  const server = await startRedisServer(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--dir', dir, '--cluster-announce-ip', '127.0.0.1']);
   const setup = new Redis(port, '127.0.0.1');
   await setup.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-  await waitFor(async () => String(await setup.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 5000, 'cluster_state:ok');
+  await waitUntil('cluster_state:ok', 5000, async () => String(await setup.call('CLUSTER', 'INFO')).includes('cluster_state:ok'));
   setup.disconnect();
 
   const { store, client } = createRedisSessionStore({ cluster: [{ host: '127.0.0.1', port }], keyPrefix: 'c:' });
@@ -473,12 +416,12 @@ t.test('Redis Cluster (a one-node cluster of our own)', async (t) => {
   t.equal(await store.deleteByUser('bob'), 1);
   t.same(store.health(), { ok: true, store: 'redis' });
 
-  await stopRedis(server);
-  await waitFor(() => store.health().ok === false, 5000, 'cluster health to turn false');
+  await stopRedisServer(server);
+  await waitUntil('cluster health to turn false', 5000, () => store.health().ok === false);
   const { err, ms } = await rejection(store.get(ids[1]!, now, MIN));
   t.type(err, SessionStoreUnavailableError);
   t.ok(ms < 1500, `cluster call failed in ${Math.round(ms)} ms`);
-  await waitFor(() => store.health().lastError !== undefined, 5000, 'an error kind');
+  await waitUntil('an error kind', 5000, () => store.health().lastError !== undefined);
   // The node's refusal or the cluster's summary of it, whichever came last.
   t.match(store.health().lastError, /^(ECONNREFUSED|ClusterAllFailedError)$/);
   await store.close();
@@ -486,7 +429,7 @@ t.test('Redis Cluster (a one-node cluster of our own)', async (t) => {
 
 t.test('Redis Sentinel (a master and a sentinel of our own)', async (t) => {
   const masterPort = await freePort();
-  const master = await startRedis(masterPort);
+  const master = await startRedisServer(masterPort);
   const sentinelPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-sentinel-'));
   tmpDirs.push(dir);
@@ -497,8 +440,8 @@ t.test('Redis Sentinel (a master and a sentinel of our own)', async (t) => {
   await sleep(150);
   t.equal(store.health().ok, false);
   const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-  children.add(sentinel);
-  await waitFor(() => store.health().ok, 5000, 'the store to find the master through the sentinel');
+  t.teardown(() => stopRedisServer(sentinel));
+  await waitUntil('the store to find the master through the sentinel', 5000, () => store.health().ok);
 
   const now = Date.now();
   const id = newSessionId();
@@ -509,13 +452,13 @@ t.test('Redis Sentinel (a master and a sentinel of our own)', async (t) => {
   direct.disconnect();
   t.same(store.health(), { ok: true, store: 'redis', lastError: 'SENTINELS_UNREACHABLE' }, 'the last error stays for operators');
   await store.close();
-  await stopRedis(sentinel);
-  await stopRedis(master);
+  await stopRedisServer(sentinel);
+  await stopRedisServer(master);
 });
 
 t.test('a password is passed to Redis (sentinel/cluster option also works for url)', async (t) => {
   const port = await freePort();
-  const server = await startRedis(port, ['--requirepass', 'hunter2-secret']);
+  const server = await startRedisServer(port, ['--requirepass', 'hunter2-secret']);
   const good = createRedisSessionStore({ url: `redis://127.0.0.1:${port}`, password: 'hunter2-secret', keyPrefix: 'p:' });
   const now = Date.now();
   await good.store.create(newSessionId(), data(now), now, MIN);
@@ -529,5 +472,5 @@ t.test('a password is passed to Redis (sentinel/cluster option also works for ur
   t.notOk(health.includes('wrong-secret'), 'health never shows the URL');
   t.equal(bad.store.health().lastError, 'WRONGPASS');
   await bad.store.close();
-  await stopRedis(server);
+  await stopRedisServer(server);
 });
