@@ -41,6 +41,10 @@ export const ERRORS = {
   GATEHOUSE_ERR_LOGIN_FAILED: { status: 400, message: 'The sign-in could not be completed; start again.' },
   GATEHOUSE_ERR_LOGIN_PROVIDER_UNAVAILABLE: { status: 503, message: 'The sign-in provider is temporarily unavailable.' },
   GATEHOUSE_ERR_LOGOUT_TOKEN_INVALID: { status: 400, message: 'The logout token is invalid.' },
+  // Forward-auth (/.gatehouse/auth; security.md §2)
+  GATEHOUSE_ERR_FORWARD_AUTH_UNTRUSTED: { status: 403, message: 'Only trusted proxies may ask for forward-auth decisions.' },
+  GATEHOUSE_ERR_FORWARD_AUTH_BAD_REQUEST: { status: 400, message: 'The forward-auth request does not describe the original request unambiguously.' },
+  GATEHOUSE_ERR_FORWARD_AUTH_NOT_NORMALIZED: { status: 400, message: 'The original request target is not in normalized form.' },
   // Upstream (security.md §10: no identity data in these bodies)
   GATEHOUSE_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'The upstream could not be reached.' },
   GATEHOUSE_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'The upstream answered with an invalid response.' },

@@ -2,6 +2,7 @@
 // matched: ambiguous targets (security.md §2), repeated Host/Authorization (§12),
 // oversized input (§11). Plain data in, plain data out: proxy mode, forward-auth and
 // `explain` share it.
+import { isInternalPath } from './run.js';
 import type { ErrorCode } from '../errors.js';
 import { normalizeHost } from './normalize/host.js';
 import { normalizeTarget } from './normalize/target.js';
@@ -58,6 +59,12 @@ function clientFromForwardedFor(header: string | string[] | undefined, trusted: 
   return hops.length > 0 ? stripMappedPrefix(hops[0]!) : peer;
 }
 
+/** The raw target's path begins with /.gatehouse (in any case, dots percent-encoded or not). */
+function startsInternal(url: string): boolean {
+  const path = url.startsWith('/') ? url : url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '');
+  return isInternalPath(path.slice(0, 64).replace(/%2e/gi, '.'));
+}
+
 export function buildFacts(req: RawRequest, limits: FactsLimits, trusted: TrustedPeer): FactsResult {
   if (req.rawHeaders.length / 2 > limits.headerCount) return refuse('GATEHOUSE_ERR_REQUEST_HEADERS_TOO_LARGE', 'header-count');
   if (Buffer.byteLength(req.url) > limits.targetBytes) return refuse('GATEHOUSE_ERR_REQUEST_TARGET_TOO_LONG', 'target-length');
@@ -83,6 +90,10 @@ export function buildFacts(req: RawRequest, limits: FactsLimits, trusted: Truste
   if (!host.ok) return refuse('GATEHOUSE_ERR_REQUEST_BAD_HOST', host.reason);
   const target = normalizeTarget(req.url, host.authority, scheme);
   if (!target.ok) return refuse('GATEHOUSE_ERR_REQUEST_BAD_TARGET', target.reason);
+  // A target that starts in our namespace stays there: `/.gatehouse/auth/../../admin`
+  // normalizes to `/admin`, and an ext_authz caller that does not normalize would take
+  // the upstream's answer to it as our verdict. Refused, never re-read as another path.
+  if (startsInternal(req.url) && !isInternalPath(target.path)) return refuse('GATEHOUSE_ERR_REQUEST_BAD_TARGET', 'internal-prefix-left');
 
   // RFC 9112 §6.1: chunked is the only transfer coding we relay. Node's parser hands over
   // `identity`, `xchunked` and friends before refusing them; refuse here, before any

@@ -20,6 +20,7 @@ import { recordRequest, type RequestRecord } from './request-log.js';
 import type { Metrics } from './metrics.js';
 import { rewriteResponseHeaders } from './response-headers.js';
 import { internalAnswer } from './internal-endpoints.js';
+import { handleForwardAuth, isForwardAuthPath } from './forward-auth-endpoint.js';
 import { writeRawAnswer } from './raw-answer.js';
 import { handleUpgrade } from './upgrade.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
@@ -196,6 +197,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     }
     record.facts = built.facts;
     if (isInternalPath(built.facts.path)) {
+      if (isForwardAuthPath(built.facts.path)) return handleForwardAuth(reply, { facts: built.facts, url: request.raw.url ?? '', active, record });
       const login = config.login;
       if (login?.router.owns(built.facts.path)) {
         record.outcome = 'internal';

@@ -113,6 +113,18 @@ t.test('refuses a raw control character in the target: 400, never forwarded', as
   await assertNothingForwarded(t, upstream);
 });
 
+// An ext_authz caller that does not normalize sends `/.gatehouse/auth` + the original
+// path: `/.gatehouse/auth/../../x` must not become a proxied `/x` whose upstream answer
+// the caller would take for gatehouse's verdict.
+for (const target of ['/.gatehouse/auth/../../public/x', '/.gatehouse/../public/x', '/%2egatehouse/auth/%2e%2e/%2e%2e/public/x', '/.GATEHOUSE/auth/../../public/x', 'http://gate.test/.gatehouse/../public/x']) {
+  t.test(`refuses a target leaving the /.gatehouse namespace: ${target}`, async (t) => {
+    const res = await rawRequest(gw.url, rawGet(target));
+    t.equal(res.status, 400);
+    t.match(res.body, /GATEHOUSE_ERR_REQUEST_BAD_TARGET/);
+    await assertNothingForwarded(t, upstream);
+  });
+}
+
 // `..;` is `..` to Tomcat, Jetty and Spring (path parameters are cut before dot segments
 // are resolved): forwarded as-is it reaches /admin/x on such an upstream (the Shiro /
 // Spring `..;` bypass class). It is an ambiguous dot segment: refuse it.
