@@ -4,6 +4,7 @@
 // `serve`, reload and `check` run this same function.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import type { KeySet } from '../jwt/key-set.js';
 import type { RemoteJwks, RemoteJwksEvent } from '../jwt/remote-jwks.js';
@@ -64,6 +65,12 @@ export interface CompiledConfig {
   readonly policy: Policy;
   readonly authenticators: ReadonlyMap<string, Authenticator>;
   readonly logLevel: string;
+  /** Worker processes to run (`auto` resolved to this machine's cores); 1: no cluster. */
+  readonly workers: number;
+  /** Reload when the config file changes. */
+  readonly watch: boolean;
+  /** Grace period of a graceful shutdown. */
+  readonly shutdownTimeoutMs: number;
   /** TLS settings per upstream origin (https upstreams only). */
   readonly upstreamTls: ReadonlyMap<string, UpstreamTlsOptions>;
   /** Remote JWKS of this generation by URL (owned by their authenticators). */
@@ -206,6 +213,15 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
   }
   for (const name of sessionAuthenticators) {
     if (!input.login) problem(['authenticators', name], 'needs login.providers: sessions are made by signing in');
+  }
+  // Workers share nothing but Redis: a memory store would split sessions (and sign-ins in
+  // progress) between processes. `auto` counts as several whatever this machine has, so
+  // that `check` gives the same answer everywhere.
+  const workers = input.workers === 'auto' ? availableParallelism() : input.workers;
+  const sessionsNeeded = input.sessions !== undefined || input.login !== undefined || sessionAuthenticators.length > 0;
+  if (sessionsNeeded && (input.sessions ?? DEFAULT_SESSIONS).store === 'memory' && (input.workers === 'auto' || input.workers > 1)) {
+    const what = input.workers === 'auto' ? '"auto" may start several worker processes; that' : 'more than one worker process';
+    problem(['workers'], `${what} needs sessions.store: redis (the memory store keeps sessions in one process, where the other workers cannot see them)`);
   }
 
   // Authenticators
@@ -404,6 +420,9 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
     policy,
     authenticators,
     logLevel: input.log.level,
+    workers,
+    watch: input.watch,
+    shutdownTimeoutMs: input.shutdownTimeout,
     upstreamTls: new Map([...upstreamTls].map(([origin, { options }]) => [origin, options])),
     remoteJwks,
     sessions,

@@ -97,6 +97,7 @@ export const CONFIG_FORMATS = {
   duration: { type: 'string', validate: (s: string) => isDurationMs(parseDuration(s)) },
   'redis-url': { type: 'string', validate: (s: string) => /^rediss?:\/\/[^\s]+$/.test(s) && URL.canParse(s) },
   'duration-seconds': { type: 'number', validate: (n: number) => isDurationMs(parseDuration(n)) },
+  'whole-number': { type: 'number', validate: (n: number) => Number.isSafeInteger(n) },
 } as const;
 
 // --- helpers ------------------------------------------------------------------------
@@ -763,6 +764,30 @@ function build<F extends Form>(form: F) {
         headersTimeout: '20s',
         bodyBytes: 10485760,
       }),
+      workers: withDefault(
+        Type.Union(
+          [
+            // A number with an integer format, not an integer: the loader picks a union's
+            // branch by the value's JSON type, and JSON has no integer type.
+            Type.Number({ minimum: 1, format: 'whole-number', [Expect]: 'a whole number of at least 1, or "auto"' }),
+            Type.Literal('auto'),
+          ],
+          {
+            description:
+              'Worker processes serving the proxy listener (node:cluster; they share nothing but Redis). `auto`: one per CPU core the process may use. Above 1, sessions need `store: redis`.',
+            [Expect]: 'a whole number of at least 1, or "auto"',
+          },
+        ),
+        1,
+      ),
+      watch: withDefault(
+        Type.Boolean({ description: '`true` reloads the configuration when this file changes (SIGHUP always reloads).' }),
+        false,
+      ),
+      shutdownTimeout: withDefault(
+        duration('On SIGTERM or SIGINT, time in-flight requests and WebSockets have to finish; then the remaining connections are cut and the process exits.'),
+        '25s',
+      ),
       trustedProxies: withDefault(
         Type.Array(
           Type.String(withExpect('an IP address or CIDR range, such as 10.0.0.0/8', {

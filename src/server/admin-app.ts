@@ -1,8 +1,8 @@
 // The admin listener (admin.listen): liveness, readiness and Prometheus metrics on a
-// port of their own, never on the proxy port.
+// port of their own, never on the proxy port. One process serves it: the gateway itself,
+// or with `workers` the cluster primary, which asks its workers over IPC.
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging.js';
-import type { Metrics } from './metrics.js';
 
 export interface AdminState {
   /** True once config is loaded and listeners are up; false again while shutting down. */
@@ -20,28 +20,29 @@ export type AuthenticatorHealth = () => {
   sessions?: Record<string, unknown>;
 };
 
-export function createAdminApp(deps: { log: Logger; metrics: Metrics; state: AdminState; health: AuthenticatorHealth; beforeScrape?: () => void }): FastifyInstance {
+/** What /readyz answers: 200 with `body` when ready, else 503 with it. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly body: Record<string, unknown>;
+}
+
+export interface AdminSource {
+  readiness(): Readiness | Promise<Readiness>;
+  /** Prometheus exposition text and its content type, read at scrape time. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+}
+
+export function createAdminApp(deps: { log: Logger; source: AdminSource }): FastifyInstance {
   const log: FastifyBaseLogger = deps.log.child({ component: 'admin' }, { level: 'error' });
   const app = fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }) });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    // Ready once listening and every authenticator can decide. A later outage of a shared
-    // dependency shows in the body but does not turn this 503 (config.md: every replica
-    // shares it, and Basic routes must keep serving).
-    const health = deps.health();
-    const ready = deps.state.ready && health.ready;
-    const body = {
-      status: ready ? 'ready' : 'not-ready',
-      config: deps.state.configHash.slice(0, 12),
-      authenticators: health.authenticators,
-      ...(health.login ? { login: health.login } : {}),
-      ...(health.sessions ? { sessions: health.sessions } : {}),
-    };
+    const { ready, body } = await deps.source.readiness();
     return reply.code(ready ? 200 : 503).send(body);
   });
   app.get('/metrics', async (_request, reply) => {
-    deps.beforeScrape?.();
-    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    const { contentType, text } = await deps.source.metrics();
+    return reply.type(contentType).send(text);
   });
   return app;
 }

@@ -1,15 +1,26 @@
 // Starts the proxy and admin listeners for a compiled config, swaps configs on reload,
-// and closes everything in order on shutdown.
-import type { AddressInfo } from 'node:net';
+// and closes everything in order on shutdown: /readyz 503 first, then the listener
+// stops accepting, in-flight requests and WebSockets finish (or are cut at the
+// deadline), then the admin listener and every config generation (Redis, pools) close.
+import type http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { CompiledConfig } from '../config/compile.js';
 import type { Logger } from '../logging.js';
 import { createUpstreamDispatcher } from '../upstream/dispatcher.js';
-import { createAdminApp, type AdminState, type AuthenticatorHealth } from './admin-app.js';
+import { createAdminApp, type AdminState, type AuthenticatorHealth, type Readiness } from './admin-app.js';
 import { createMetrics, setConfigInfo, type Metrics } from './metrics.js';
 import { createProxyApp } from './proxy-app.js';
 import type { PublicJwk } from '../pipeline/headers/assertion.js';
 import type { ActiveConfig, Runtime } from './runtime.js';
+import { createUpgradeTracker, type UpgradeTracker } from './upgrade.js';
+
+export interface CloseResult {
+  /** Connections (requests and WebSockets) still open at the deadline, and destroyed. */
+  readonly cut: number;
+  /** Time the shutdown took. */
+  readonly ms: number;
+}
 
 export interface Gateway {
   readonly runtime: Runtime;
@@ -19,6 +30,17 @@ export interface Gateway {
   readonly adminUrl: string | undefined;
   /** Swap to a new compiled config; requests in flight finish on the old one. */
   reload(next: CompiledConfig): Promise<void>;
+  /** What /readyz answers (also asked over IPC by a cluster primary). */
+  readiness(): Readiness;
+  /** Sets the gauges read at scrape time (session store up). */
+  refreshGauges(): void;
+  /**
+   * Graceful shutdown; a second call returns the first one's promise. `timeoutMs`
+   * (default: the running config's shutdownTimeout) bounds the wait for in-flight
+   * requests and WebSockets; past it they are destroyed.
+   */
+  shutdown(options?: { timeoutMs?: number }): Promise<CloseResult>;
+  /** shutdown() with the configured grace period. */
   close(): Promise<void>;
 }
 
@@ -28,14 +50,17 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
   /** How long a replaced config's pools stay open for requests still using them. */
   readonly retireAfterMs?: number;
+  /** false: do not open admin.listen (a cluster worker: the primary serves it). */
+  readonly serveAdmin?: boolean;
 }
 
 function activate(config: CompiledConfig): ActiveConfig {
   return { config, dispatcher: createUpstreamDispatcher(config.upstreamTls) };
 }
 
-async function retire(active: ActiveConfig): Promise<void> {
-  await Promise.allSettled([active.dispatcher.close(), active.config.close()]);
+/** Closes a generation's pools; `force` aborts the upstream requests still running on them. */
+async function retire(active: ActiveConfig, force = false): Promise<void> {
+  await Promise.allSettled([force ? active.dispatcher.destroy() : active.dispatcher.close(), active.config.close()]);
 }
 
 function urlOf(app: FastifyInstance, scheme: string): string {
@@ -44,22 +69,61 @@ function urlOf(app: FastifyInstance, scheme: string): string {
   return `${scheme}://${host}:${address.port}`;
 }
 
+/**
+ * Lets the listener drain: every connection is known (to count and cut them at the
+ * deadline), and once closing, a response that finishes ends its keep-alive
+ * connection. Node's server.close() closes only the connections idle at that moment;
+ * one that served a request in flight would otherwise stay open, idle, until its
+ * keep-alive timeout (5 s) and hold the shutdown that long.
+ */
+function trackConnections(server: http.Server): { readonly open: Set<Socket>; closing(): void } {
+  const open = new Set<Socket>();
+  const inFlight = new Set<http.ServerResponse>();
+  let closing = false;
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  const onRequest = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    res.once('finish', () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  };
+  server.on('request', onRequest);
+  server.on('checkContinue', onRequest);
+  return {
+    open,
+    closing() {
+      closing = true;
+      // "Connection: close" on answers not yet begun, so clients do not send another
+      // request on a connection about to end (RFC 9112 §9.6).
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    },
+  };
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { log } = options;
   const metrics = options.metrics ?? createMetrics();
   let retired: Array<{ jwk: PublicJwk; until: number }> = [];
-  const runtime: { current: ActiveConfig; retiredKeys(): readonly PublicJwk[] } = {
+  const upgrades: UpgradeTracker = createUpgradeTracker();
+  const runtime: { current: ActiveConfig; retiredKeys(): readonly PublicJwk[]; upgrades: UpgradeTracker } = {
     current: activate(options.config),
     retiredKeys() {
       const now = Date.now();
       retired = retired.filter((r) => r.until > now);
       return retired.map((r) => r.jwk);
     },
+    upgrades,
   };
   const state: AdminState = { ready: false, configHash: options.config.hash };
-  const retiring = new Set<NodeJS.Timeout>();
+  /** Replaced generations, closed once requests that started on them are done. */
+  const retiring = new Map<NodeJS.Timeout, ActiveConfig>();
 
   const proxy = await createProxyApp({ runtime, log, metrics });
+  const connections = trackConnections(proxy.server);
   const health = (): ReturnType<AuthenticatorHealth> => {
     const detail: Record<string, Record<string, unknown>> = {};
     let ready = true;
@@ -79,13 +143,42 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const sessions = config.sessions ? { sessions: { ...config.sessions.shared.store.health() } } : {};
     return { ready, authenticators: detail, ...(config.login ? { login } : {}), ...sessions };
   };
+  const readiness = (): Readiness => {
+    // Ready once listening and every authenticator can decide. A later outage of a shared
+    // dependency shows in the body but does not turn this 503 (config.md: every replica
+    // shares it, and Basic routes must keep serving).
+    const h = health();
+    const ready = state.ready && h.ready;
+    return {
+      ready,
+      body: {
+        status: ready ? 'ready' : 'not-ready',
+        config: state.configHash.slice(0, 12),
+        authenticators: h.authenticators,
+        ...(h.login ? { login: h.login } : {}),
+        ...(h.sessions ? { sessions: h.sessions } : {}),
+      },
+    };
+  };
   // Read at scrape time: the store's state is a fact of now, not of the last request.
-  const beforeScrape = (): void => {
+  const refreshGauges = (): void => {
     const sessions = runtime.current.config.sessions;
     if (sessions) metrics.sessionStoreUp.set(sessions.shared.store.health().ok ? 1 : 0);
   };
   setConfigInfo(metrics, options.config.hash);
-  const admin = options.config.admin ? createAdminApp({ log, metrics, state, health, beforeScrape }) : undefined;
+  const admin =
+    options.config.admin && options.serveAdmin !== false
+      ? createAdminApp({
+          log,
+          source: {
+            readiness,
+            async metrics() {
+              refreshGauges();
+              return { contentType: metrics.registry.contentType, text: await metrics.registry.metrics() };
+            },
+          },
+        })
+      : undefined;
   const scheme = options.config.tls ? 'https' : 'http';
   await proxy.listen({ host: options.config.listen.host, port: options.config.listen.port });
   if (admin && options.config.admin) await admin.listen({ host: options.config.admin.host, port: options.config.admin.port });
@@ -94,11 +187,43 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const adminUrl = admin ? urlOf(admin, 'http') : undefined;
   log.info({ proxy: proxyUrl, admin: adminUrl, config: options.config.file, routes: options.config.policy.routes.length }, 'gatehouse listening');
 
+  let closing: Promise<CloseResult> | undefined;
+  const shutdown = async (timeoutMs: number): Promise<CloseResult> => {
+    const started = performance.now();
+    // Readiness first: a load balancer polling /readyz stops sending before we stop taking.
+    state.ready = false;
+    const drained = proxy.close();
+    connections.closing();
+    upgrades.goAway();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), timeoutMs);
+    });
+    let cut = 0;
+    if ((await Promise.race([drained.then(() => 'drained' as const), deadline])) === 'deadline') {
+      cut = connections.open.size;
+      upgrades.destroyAll();
+      for (const socket of connections.open) socket.destroy();
+      await drained;
+    }
+    clearTimeout(timer);
+    if (admin) await admin.close();
+    const generations = [...retiring.values(), runtime.current];
+    for (const t of retiring.keys()) clearTimeout(t);
+    retiring.clear();
+    // After a cut, upstream requests of the cut clients may still run: abort them, since
+    // a graceful close of the pool would wait for them.
+    await Promise.all(generations.map((g) => retire(g, cut > 0)));
+    return { cut, ms: Math.round(performance.now() - started) };
+  };
+
   return {
     runtime,
     metrics,
     proxyUrl,
     adminUrl,
+    readiness,
+    refreshGauges,
     async reload(next) {
       const previous = runtime.current;
       runtime.current = activate(next);
@@ -112,25 +237,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       state.configHash = next.hash;
       setConfigInfo(metrics, next.hash);
+      // Caches derived from config (password checks, verified tokens, introspection
+      // answers) live in the generation's authenticators: they leave with it.
       const timer = setTimeout(() => {
         retiring.delete(timer);
         void retire(previous);
       }, options.retireAfterMs ?? 60_000);
       timer.unref();
-      retiring.add(timer);
+      retiring.set(timer, previous);
       log.info({ config: next.file, hash: next.hash.slice(0, 12), routes: next.policy.routes.length }, 'config reloaded');
       // Listeners and their limits are bound at start; say so instead of ignoring silently.
-      const bound = { listen: previous.config.listen, admin: previous.config.admin, tls: previous.config.tls, limits: previous.config.limits, logLevel: previous.config.logLevel };
-      const wanted = { listen: next.listen, admin: next.admin, tls: next.tls, limits: next.limits, logLevel: next.logLevel };
+      const bound = { listen: previous.config.listen, admin: previous.config.admin, tls: previous.config.tls, limits: previous.config.limits, logLevel: previous.config.logLevel, workers: previous.config.workers };
+      const wanted = { listen: next.listen, admin: next.admin, tls: next.tls, limits: next.limits, logLevel: next.logLevel, workers: next.workers };
       const keys = (Object.keys(bound) as Array<keyof typeof bound>).filter((k) => JSON.stringify(bound[k]) !== JSON.stringify(wanted[k]));
       if (keys.length > 0) log.warn({ keys: keys.map((k) => (k === 'logLevel' ? 'log' : k)) }, 'these keys changed but apply only after a restart');
     },
+    shutdown(opts = {}) {
+      closing ??= shutdown(opts.timeoutMs ?? runtime.current.config.shutdownTimeoutMs);
+      return closing;
+    },
     async close() {
-      state.ready = false;
-      await proxy.close();
-      if (admin) await admin.close();
-      for (const t of retiring) clearTimeout(t);
-      await retire(runtime.current);
+      closing ??= shutdown(runtime.current.config.shutdownTimeoutMs);
+      await closing;
     },
   };
 }

@@ -1,6 +1,9 @@
 // Prometheus metrics (gatehouse_*). Labels are bounded sets from config (route and
 // authenticator names) or code; never a user, a raw path or a client value.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry's metrics as plain data (`registry.getMetricsAsJSON()`), as sent over IPC. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export interface Metrics {
   readonly registry: Registry;
@@ -66,25 +69,77 @@ export function createMetrics(): Metrics {
     sessionStoreUp: new Gauge({
       name: 'gatehouse_session_store_up',
       help: '1 while the session store answers, 0 during an outage.',
+      // With workers, each has its own connection: down in one is down.
+      aggregator: 'min',
       registers: [registry],
     }),
-    reloads: new Counter({
-      name: 'gatehouse_config_reloads_total',
-      help: 'Config reloads by result (success, failure: the running config was kept).',
-      labelNames: ['result'],
+    reloads: reloadsCounter(registry),
+    configInfo: configInfoGauge(registry),
+  };
+}
+
+function reloadsCounter(registry: Registry): Counter<'result'> {
+  return new Counter({
+    name: 'gatehouse_config_reloads_total',
+    help: 'Config reloads by result (success, failure: the running config was kept).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+}
+
+function configInfoGauge(registry: Registry): Gauge<'hash'> {
+  return new Gauge({
+    name: 'gatehouse_config_info',
+    help: 'Always 1; the hash label names the loaded config (sha256, first 12 hex digits).',
+    labelNames: ['hash'],
+    // With workers: one series per config some process runs (two while a reload spreads).
+    aggregator: 'max',
+    registers: [registry],
+  });
+}
+
+/** What the cluster primary measures itself; workers' registries are merged into it at scrape time. */
+export interface PrimaryMetrics {
+  readonly registry: Registry;
+  readonly reloads: Counter<'result'>;
+  readonly configInfo: Gauge<'hash'>;
+  /** Workers running and ready, out of `workers`. */
+  readonly workers: Gauge<'state'>;
+  /** Workers that exited unexpectedly and were started again. */
+  readonly workerRestarts: Counter;
+}
+
+export function createPrimaryMetrics(): PrimaryMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  return {
+    registry,
+    reloads: reloadsCounter(registry),
+    configInfo: configInfoGauge(registry),
+    workers: new Gauge({
+      name: 'gatehouse_workers',
+      help: 'Worker processes by state: expected (the workers setting), running (forked and not exited), ready (serving).',
+      labelNames: ['state'],
       registers: [registry],
     }),
-    configInfo: new Gauge({
-      name: 'gatehouse_config_info',
-      help: 'Always 1; the hash label names the loaded config (sha256, first 12 hex digits).',
-      labelNames: ['hash'],
+    workerRestarts: new Counter({
+      name: 'gatehouse_worker_restarts_total',
+      help: 'Worker processes that exited unexpectedly and were started again.',
       registers: [registry],
     }),
   };
 }
 
+/**
+ * The primary's metrics merged with every worker's (counters and histograms summed,
+ * gauges by their aggregator), as Prometheus text.
+ */
+export async function mergeMetrics(primary: Registry, workers: readonly MetricsJson[]): Promise<string> {
+  return AggregatorRegistry.aggregate([await primary.getMetricsAsJSON(), ...workers]).metrics();
+}
+
 /** Points gatehouse_config_info at the config now serving. */
-export function setConfigInfo(metrics: Metrics, hash: string): void {
+export function setConfigInfo(metrics: Pick<Metrics, 'configInfo'>, hash: string): void {
   metrics.configInfo.reset();
   metrics.configInfo.set({ hash: hash.slice(0, 12) }, 1);
 }

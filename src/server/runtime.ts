@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { CompiledConfig } from '../config/compile.js';
 import type { RawRequest } from '../pipeline/facts.js';
 import type { PublicJwk } from '../pipeline/headers/assertion.js';
+import type { UpgradeTracker } from './upgrade.js';
 
 export interface ActiveConfig {
   readonly config: CompiledConfig;
@@ -16,6 +17,8 @@ export interface Runtime {
   readonly current: ActiveConfig;
   /** Assertion public keys a reload removed, still published until their tokens expire. */
   retiredKeys(): readonly PublicJwk[];
+  /** Open WebSockets of the listener, closed with a Going Away on shutdown. */
+  readonly upgrades?: UpgradeTracker;
 }
 
 export function rawRequestOf(req: http.IncomingMessage, scheme: 'http' | 'https'): RawRequest {

@@ -36,6 +36,9 @@ t.test('minimal.yaml: defaults fill everything the file leaves out', async (t) =
   t.same(loaded.input, {
     listen: '127.0.0.1:8080',
     limits: { headerBytes: 16384, headerCount: 100, targetBytes: 4096, headersTimeout: 20_000, bodyBytes: 10485760 },
+    workers: 1,
+    watch: false,
+    shutdownTimeout: 25_000,
     trustedProxies: [],
     admin: { listen: '127.0.0.1:9090' },
     log: { level: 'info' },
@@ -92,6 +95,9 @@ t.test('full.yaml: every key is read, durations become milliseconds, files are s
   t.ok(input.tls?.cert.endsWith('-----END CERTIFICATE-----\n'));
   t.equal(input.tls?.key, pem('server.key'));
   t.same(input.limits, { headerBytes: 8192, headerCount: 50, targetBytes: 2048, headersTimeout: 10_000, bodyBytes: 1048576 });
+  t.equal(input.workers, 4);
+  t.equal(input.watch, true);
+  t.equal(input.shutdownTimeout, 10_000);
   t.same(input.trustedProxies, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
   t.same(input.admin, { listen: '127.0.0.1:9191' });
   t.same(input.log, { level: 'debug' });
@@ -552,12 +558,25 @@ t.test('top-level keys', async (t) => {
     route: 'X-Auth-Route',
   }, 'a partly given block gets the rest of its defaults');
   t.same(loadConfigText(`admin: {}\n${ROUTE}`, 'g.yaml', {}).input.admin, { listen: '127.0.0.1:9090' });
+  const run = loadConfigText(`workers: auto\nwatch: true\nshutdownTimeout: 90\n${ROUTE}`, 'g.yaml', {}).input;
+  t.same([run.workers, run.watch, run.shutdownTimeout], ['auto', true, 90_000], 'workers: auto is kept for the compiler to resolve; a duration in seconds');
+
   t.same(loadConfigText(`authenticators: { s: { type: basic, throttle: { window: 1h } } }\n${ROUTE}`, 'g.yaml', {}).input.authenticators.s, {
     type: 'basic',
     realm: 'gatehouse',
     throttle: { window: 3_600_000, maxFailuresPerUserAndIp: 5, maxFailuresPerIp: 50, slowdownAfterUserFailures: 20 },
     cache: { maxEntries: 10000, ttl: 300_000 },
   });
+});
+
+t.test('workers, watch and shutdownTimeout', async (t) => {
+  const expect = 'must be a whole number of at least 1, or "auto"';
+  for (const bad of ['0', '-2', '1.5', 'two', '"4"', 'Auto', 'true', '[2]']) {
+    t.same(problems(`workers: ${bad}\n${ROUTE}`), [`g.yaml:1:10 workers: ${expect}`], bad);
+  }
+  t.same(problems(`watch: "yes"\n${ROUTE}`), ['g.yaml:1:8 watch: must be true or false']);
+  t.same(problems(`shutdownTimeout: 0s\n${ROUTE}`), ['g.yaml:1:18 shutdownTimeout: must be a duration from 1ms to 24d, such as 30s, 5m, 12h, 7d or 250ms, or a number of seconds']);
+  t.equal(loadConfigText(`workers: 64\n${ROUTE}`, 'g.yaml', {}).input.workers, 64);
 });
 
 t.test('locate and diagnostic, for the compiler', async (t) => {

@@ -62,6 +62,11 @@ t.test('durations: 1ms to 24d', async (t) => {
   for (const bad of [0, 0.0004, 2_073_600.001, -1]) t.notOk(accepts('duration-seconds', bad), String(bad));
 });
 
+t.test('whole-number', async (t) => {
+  for (const ok of [1, 2, 64, 2 ** 53 - 1]) t.ok(accepts('whole-number', ok), String(ok));
+  for (const bad of [1.5, 0.1, 2 ** 53, Number.NaN]) t.notOk(accepts('whole-number', bad), String(bad));
+});
+
 t.test('constants', async (t) => {
   t.same(AUTHENTICATOR_TYPES, ['basic', 'jwt', 'introspection', 'session']);
   t.same(RESERVED_AUTHENTICATOR_NAMES, ['anonymous', 'deny']);
@@ -76,7 +81,7 @@ t.test('loaded inputs match the loaded-form schema (the exported types tell the 
     t.same(validate.errors, null);
   }
   const required = (GatehouseLoadedConfigSchema as unknown as { required: string[] }).required;
-  t.same(required.sort(), ['admin', 'authenticators', 'identity', 'limits', 'listen', 'log', 'routes', 'trustedProxies'], 'defaulted keys are required once loaded');
+  t.same(required.sort(), ['admin', 'authenticators', 'identity', 'limits', 'listen', 'log', 'routes', 'shutdownTimeout', 'trustedProxies', 'watch', 'workers'], 'defaulted keys are required once loaded');
 });
 
 // Compile-time checks (tsc runs over test/): the file form has optional defaulted keys and
