@@ -71,35 +71,38 @@ function urlOf(app: FastifyInstance, scheme: string): string {
 
 /**
  * Lets the listener drain: every connection is known (to count and cut them at the
- * deadline), and once closing, a response that finishes ends its keep-alive
- * connection. Node's server.close() closes only the connections idle at that moment;
- * one that served a request in flight would otherwise stay open, idle, until its
- * keep-alive timeout (5 s) and hold the shutdown that long.
+ * deadline), and once closing, a connection whose response has finished is closed.
+ * Node's server.close() closes only the connections idle at that moment; one that
+ * served a request in flight would otherwise stay open, idle, until its keep-alive
+ * timeout (5 s) and hold the shutdown that long.
+ *
+ * Nothing here runs per request: listeners on every response cost ~25 µs CPU per
+ * request in the benchmark (a third of the anonymous route). Connections are tracked
+ * (one listener per connection), and only while closing is anything polled.
  */
-function trackConnections(server: http.Server): { readonly open: Set<Socket>; closing(): void } {
+function trackConnections(server: http.Server): { readonly open: Set<Socket>; closing(): void; stop(): void } {
   const open = new Set<Socket>();
-  const inFlight = new Set<http.ServerResponse>();
-  let closing = false;
+  let poll: NodeJS.Timeout | undefined;
   server.on('connection', (socket: Socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
   });
-  const onRequest = (_req: http.IncomingMessage, res: http.ServerResponse): void => {
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    res.once('finish', () => {
-      if (closing) setImmediate(() => server.closeIdleConnections());
-    });
-  };
-  server.on('request', onRequest);
-  server.on('checkContinue', onRequest);
   return {
     open,
     closing() {
-      closing = true;
       // "Connection: close" on answers not yet begun, so clients do not send another
-      // request on a connection about to end (RFC 9112 §9.6).
-      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      // request on a connection about to end (RFC 9112 §9.6). `_httpMessage` is the
+      // response a socket is serving (Node has kept this name since 0.x).
+      for (const socket of open) {
+        const res = (socket as Socket & { _httpMessage?: http.ServerResponse | null })._httpMessage;
+        if (res && !res.headersSent) res.shouldKeepAlive = false;
+      }
+      server.closeIdleConnections();
+      poll = setInterval(() => server.closeIdleConnections(), 50);
+      poll.unref();
+    },
+    stop() {
+      clearInterval(poll);
     },
   };
 }
@@ -207,6 +210,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await drained;
     }
     clearTimeout(timer);
+    connections.stop();
     if (admin) await admin.close();
     const generations = [...retiring.values(), runtime.current];
     for (const t of retiring.keys()) clearTimeout(t);
