@@ -62,6 +62,9 @@ function clientFromForwardedFor(header: string | string[] | undefined, trusted: 
 /** The raw target's path begins with /.gatehouse (in any case, dots percent-encoded or not). */
 function startsInternal(url: string): boolean {
   const path = url.startsWith('/') ? url : url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '');
+  const second = path.charCodeAt(1);
+  // Per request: most paths are out after one character ('.' or a '%2e' escape start it).
+  if (second !== 0x2e && second !== 0x25) return false;
   return isInternalPath(path.slice(0, 64).replace(/%2e/gi, '.'));
 }
 
