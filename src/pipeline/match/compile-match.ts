@@ -1,5 +1,6 @@
 // A route's `match` block compiled once at load (architecture.md principle 1); `test`
 // runs per request on every route until one matches, so it does no parsing.
+import safeRegex from 'safe-regex2';
 import { compileHostPattern, type CompiledHostPattern } from './host-pattern.js';
 import { compilePathPattern, type PathPattern } from './path-pattern.js';
 
@@ -73,7 +74,10 @@ export function parseMatchSpec(spec: RouteMatchSpec): { ok: true; parsed: Parsed
         new RegExp(spec.regex);
         // Anchored on the whole normalized path; the group keeps `a|b` inside them.
         const re = new RegExp(`^(?:${spec.regex})$`, caseSensitive ? '' : 'i');
-        regex = { source: spec.regex, ignoreCase: !caseSensitive, re };
+        // Nested quantifiers (`(a+)+`, star height > 1) backtrack exponentially: a client
+        // could pin a core with one crafted path. Refused at load (ReDoS).
+        if (!safeRegex(re)) errors.push({ key: 'regex', message: 'may take exponential time on some paths (a quantifier inside a repeated group, such as (a+)+); rewrite it without nesting' });
+        else regex = { source: spec.regex, ignoreCase: !caseSensitive, re };
       } catch (err) {
         errors.push({ key: 'regex', message: `is not a valid regular expression: ${(err as Error).message}` });
       }

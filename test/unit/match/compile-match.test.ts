@@ -90,6 +90,17 @@ t.test('regex that would escape the anchors is refused', async (t) => {
   }
 });
 
+t.test('a regex with nested quantifiers (exponential backtracking) is refused at load', async (t) => {
+  for (const regex of ['/(a+)+', '/x/([a-z]*)*y', '(/[^/]+)+/end', '/((ab)*c)*']) {
+    const errs = errorsOf({ regex });
+    t.equal(errs.length, 1, regex);
+    t.equal(errs[0]?.key, 'regex');
+    t.match(errs[0]?.message, /exponential time/);
+  }
+  // One level of repetition is linear enough; these stay accepted.
+  for (const regex of ['/v[0-9]+/users/[^/]+', '/reports/[0-9]+', '/a|/b', '/files/.*\\.pdf']) t.same(errorsOf({ regex }), [], regex);
+});
+
 t.test('errors: every problem of a spec is reported', async (t) => {
   const errs = errorsOf({ host: 'a.*.com', path: '/a*', regex: '(', methods: ['GET', 'BAD METHOD', '', 'P/T'] });
   t.strictSame(
