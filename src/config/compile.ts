@@ -329,6 +329,11 @@ export async function compileConfig(loaded: LoadedConfig, deps: CompileDeps = {}
       // failure, never a fall-through), so a second could never let anyone in.
       problem([...base, 'auth'], 'lists more than one basic authenticator; only the first would ever be consulted (merge their users into one)');
     }
+    if (types.filter((type) => type === 'jwt' || type === 'introspection').length > 1) {
+      // The same for Bearer: the first jwt/introspection authenticator takes every Bearer
+      // token as its own (a token it cannot verify is a failure, never a fall-through).
+      problem([...base, 'auth'], 'lists more than one Bearer authenticator (jwt, introspection); only the first would ever be consulted (one issuer per route)');
+    }
     if (r.allow && types.length > 0 && types.every((type) => type === 'basic')) {
       for (const key of ['emails', 'emailDomains', 'scopes', 'claims'] as const) {
         if (r.allow[key] !== undefined) problem([...base, 'allow', key], `can never hold: basic identities carry no ${key === 'emailDomains' ? 'email' : key}`);

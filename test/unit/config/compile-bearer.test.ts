@@ -104,3 +104,9 @@ t.test('reload while the JWKS is down: the new generation serves the running key
   t.equal(cold.authenticators.get('tok')!.ready!(), false, 'without a previous generation: not ready');
   await Promise.all([second.close(), cold.close()]);
 });
+
+t.test('one Bearer authenticator per route: a second one could never be consulted', async (t) => {
+  const two = `authenticators:\n  tok:\n    type: jwt\n    keys: "\${env:PUB}"\n    audience: api\n    algorithms: [ES256]\n  opaque:\n    type: introspection\n    endpoint: http://127.0.0.1:1/introspect\n    clientId: gh\n    clientSecret: s\nroutes:\n  - name: r\n    match: { path: /** }\n    upstream: echo\n    auth: [tok, opaque]\n`;
+  t.same(await problems(two, { PUB: ecPem }), ['g.yaml:16:11 routes[0].auth: lists more than one Bearer authenticator (jwt, introspection); only the first would ever be consulted (one issuer per route)']);
+  t.same(await problems(two.replace('auth: [tok, opaque]', 'auth: tok'), { PUB: ecPem }), [], 'one is fine');
+});
