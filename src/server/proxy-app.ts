@@ -21,6 +21,7 @@ import type { Metrics } from './metrics.js';
 import { rewriteResponseHeaders } from './response-headers.js';
 import { internalAnswer } from './internal-endpoints.js';
 import { handleForwardAuth, isForwardAuthPath } from './forward-auth-endpoint.js';
+import { handleLogin } from './login-endpoint.js';
 import { writeRawAnswer } from './raw-answer.js';
 import { handleUpgrade } from './upgrade.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
@@ -68,39 +69,6 @@ class BodyLimit extends Transform {
       done(Object.assign(new Error('request body too large'), { code: 'GATEHOUSE_BODY_TOO_LARGE' }));
     } else done(null, chunk);
   }
-}
-
-/** Largest sign-in form body read (username, password, csrf, rd with room to spare). */
-export const MAX_FORM_BYTES = 16 * 1024;
-const FORM_READ_TIMEOUT_MS = 10_000;
-
-/**
- * Reads an application/x-www-form-urlencoded body for a sign-in endpoint, bounded in
- * size and time (security.md §11). The error's message is the log reason.
- */
-async function readForm(request: FastifyRequest, reply: FastifyReply): Promise<URLSearchParams | Error> {
-  const type = request.headers['content-type'];
-  if (typeof type !== 'string' || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return new Error('form-content-type');
-  const declared = request.headers['content-length'];
-  if (declared !== undefined && Number(declared) > MAX_FORM_BYTES) return new Error('form-too-large');
-  if (request.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
-  const raw = request.raw;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const timer = setTimeout(() => raw.destroy(new Error('form-timeout')), FORM_READ_TIMEOUT_MS);
-  try {
-    for await (const chunk of raw) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_FORM_BYTES) return new Error('form-too-large');
-      chunks.push(chunk as Buffer);
-    }
-  } catch {
-    return new Error('form-read-failed');
-  } finally {
-    clearTimeout(timer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return new URLSearchParams(text);
 }
 
 export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> {
@@ -199,19 +167,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     if (isInternalPath(built.facts.path)) {
       if (isForwardAuthPath(built.facts.path)) return handleForwardAuth(reply, { facts: built.facts, url: request.raw.url ?? '', active, record });
       const login = config.login;
-      if (login?.router.owns(built.facts.path)) {
-        record.outcome = 'internal';
-        const form = built.facts.method === 'POST' ? await readForm(request, reply) : undefined;
-        if (form instanceof Error) {
-          record.reason = form.message;
-          return send(reply, errorAnswer(form.message === 'form-too-large' ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_REQUEST_MALFORMED', request.id));
-        }
-        const { answer, endpoint } = await login.router.handle({ facts: built.facts, ...(form ? { form } : {}), requestId: request.id, now: Date.now() });
-        record.reason = answer.reason ? `${endpoint}:${answer.reason}` : endpoint;
-        if (answer.user !== undefined) record.user = answer.user;
-        for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
-        return reply.code(answer.status).type(answer.contentType).send(built.facts.method === 'HEAD' ? '' : answer.body);
-      }
+      if (login?.router.owns(built.facts.path)) return handleLogin(request, reply, { facts: built.facts, router: login.router, record });
       const answer = internalAnswer(built.facts, active, runtime.retiredKeys(), request.id);
       record.outcome = 'internal';
       record.reason = answer.endpoint;
