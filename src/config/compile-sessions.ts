@@ -2,7 +2,7 @@
 // The store outlives a reload when its settings did not change (sessions are never lost
 // to a SIGHUP): a new generation adopts the running one's store instead of opening another.
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../loopback.js';
 import { createCsrfTokens } from '../login/csrf.js';
 import { createFormProvider } from '../login/form.js';
 import { createOidcProvider } from '../login/oidc.js';
@@ -125,11 +125,6 @@ export function compileSessions(spec: SessionsConfig, deps: SessionsDeps): Compi
   return { manager, shared, csrf: createCsrfTokens(secrets), secretGenerated: spec.secret === undefined };
 }
 
-function isLoopbackUrl(raw: string): boolean {
-  const host = new URL(raw).hostname.replace(/^\[(.*)\]$/, '$1');
-  return host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
-}
-
 export interface ProvidersInput {
   readonly loaded: LoadedConfig;
   readonly sessions: CompiledSessions;
@@ -164,7 +159,7 @@ export function compileLoginProviders(input: ProvidersInput): Map<string, LoginP
     };
     if (!spec.scopes.includes('openid')) problem([...base, 'scopes'], 'must include openid');
     if (input.publicOrigins.length === 0) problem(['publicUrl'], `is required by the oidc provider "${name}": its redirect_uri is built from publicUrl, never from a client's Host header`);
-    if (new URL(spec.issuer).protocol === 'http:' && !isLoopbackUrl(spec.issuer)) problem([...base, 'issuer'], 'must be https (plain http only for a loopback issuer in local tests)');
+    if (new URL(spec.issuer).protocol === 'http:' && !isLoopbackHost(new URL(spec.issuer).hostname)) problem([...base, 'issuer'], 'must be https (plain http only for a loopback issuer in local tests)');
     if (!ok) continue;
     try {
       providers.set(

@@ -15,6 +15,7 @@
 // contract's headers: two contracts at once are refused, never resolved by preference.
 import { isIP } from 'node:net';
 import type { ErrorCode } from '../errors.js';
+import { REFUSED_METHODS } from '../pipeline/facts.js';
 import { normalizeHost } from '../pipeline/normalize/host.js';
 import { normalizeTarget } from '../pipeline/normalize/target.js';
 import type { RequestFacts } from '../pipeline/types.js';
@@ -52,9 +53,6 @@ const SINGLE_HEADERS = [...NGINX_HEADERS, ...TRAEFIK_HEADERS, 'x-forwarded-host'
 
 // RFC 9110 §5.6.2 token.
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// The same refusals as proxy mode (src/pipeline/facts.ts): TRACE reflects credentials,
-// CONNECT opens tunnels.
-const REFUSED_METHODS = new Set(['TRACE', 'CONNECT', 'TRACK']);
 // An absolute URL as nginx builds X-Original-URL: `$scheme://$http_host$request_uri`.
 const ABSOLUTE_URL = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?]*)(.*)$/;
 // What the path normalizer keeps as it is: RFC 3986 pchar, '/' and escapes.

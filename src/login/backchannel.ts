@@ -8,13 +8,13 @@
 // session matched: the OP must not retry), 400 `invalid_request` with a fixed, safe
 // description for a bad token, 503 when we cannot act on a good one (store or keys down),
 // so the OP may retry.
-import { createHash } from 'node:crypto';
 import { errorBody, errorStatus, type ErrorCode } from '../errors.js';
 import { isHmacAlgorithm, isSupportedAlgorithm } from '../jwt/algorithms.js';
 import { parseCompactJws, parseJsonObject, type CompactParseFailure } from '../jwt/compact.js';
 import type { KeySet } from '../jwt/key-set.js';
 import { createRemoteJwks, type RemoteJwks, type RemoteJwksOptions } from '../jwt/remote-jwks.js';
 import { checkHeader, validateClaims, verifyJws, type ClaimsFailure } from '../jwt/verify.js';
+import { storageKey } from '../sessions/session-id.js';
 import type { SessionStore } from '../sessions/types.js';
 import type { LoginAnswer, LoginRequest } from './types.js';
 
@@ -206,7 +206,6 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   'alg-not-allowed': 'logout token algorithm is not accepted',
 };
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64url');
 
 const NO_STORE = 'no-store';
 
@@ -266,7 +265,7 @@ export function createBackchannelLogout(options: BackchannelLogoutOptions): Back
       const { jti, expMs, sub, sid } = checked.claims;
       // §2.6 step 6 / §2.7: a jti is accepted once, remembered for as long as the token
       // itself would be accepted (exp plus the clock tolerance).
-      const jtiKey = `bcl-jti:${provider}:${sha256(jti)}`;
+      const jtiKey = `bcl-jti:${provider}:${storageKey(jti)}`;
       let fresh: boolean;
       try {
         fresh = await store.putOnce(jtiKey, '1', Math.max(1, expMs + LOGOUT_TOKEN_CLOCK_TOLERANCE_MS - now));

@@ -8,6 +8,7 @@
 // double submit), plus Fetch Metadata and Origin checks on the POST.
 import { randomBytes } from 'node:crypto';
 import { ERRORS, errorStatus } from '../errors.js';
+import { crossSiteReason } from '../pipeline/authorize/csrf.js';
 import type { AuthResult } from '../pipeline/types.js';
 import { clearCookie, helperCookieName, readCookie, serializeCookie, type CookieSettings } from '../sessions/cookie.js';
 import { errorPage, htmlAnswer, providerLoginHref, redirectPage, signInPage } from './pages.js';
@@ -223,15 +224,9 @@ function csrfRefusal(
   preSession: string | undefined,
   tokenValidFor: (preSession: string) => boolean,
 ): string | undefined {
-  const { facts } = request;
-  // Fetch Metadata: only our own pages (or the user typing/bookmarking) may post here.
-  const site = facts.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return 'csrf-cross-site';
-  const origin = facts.headers.origin;
-  if (origin !== undefined) {
-    const allowed = context.publicOrigins.length > 0 ? context.publicOrigins : [`${facts.scheme}://${facts.authority}`];
-    if (typeof origin !== 'string' || !allowed.some((o) => o.toLowerCase() === origin.toLowerCase())) return 'csrf-foreign-origin';
-  }
+  // Fetch Metadata and Origin: only our own pages (or the user typing/bookmarking) may post here.
+  const crossSite = crossSiteReason(request.facts, context.publicOrigins);
+  if (crossSite !== undefined) return crossSite;
   if (preSession === undefined) return 'csrf-cookie-missing';
   if (!tokenValidFor(preSession)) return 'csrf-token-invalid';
   return undefined;

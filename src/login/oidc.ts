@@ -19,6 +19,7 @@ import type { RequestFacts } from '../pipeline/types.js';
 import { clearCookie, helperCookieName, readCookie, serializeCookie, type CookieSettings } from '../sessions/cookie.js';
 import type { SessionData, SessionStore, StoredSession } from '../sessions/types.js';
 import { createBackchannelLogout, type BackchannelLogout } from './backchannel.js';
+import { storageKey } from '../sessions/session-id.js';
 import type { LoginAnswer, LoginContext, LoginProvider, LoginRequest, RefreshResult, SignIn } from './types.js';
 
 export interface OidcClaimsMapping {
@@ -84,7 +85,6 @@ const OAUTH = {
   JSON_ATTRIBUTE_COMPARISON: 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED',
 } as const;
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('base64url');
 
 /** Compares two secrets without leaking where they differ (digests have equal lengths). */
 function sameSecret(a: string, b: string): boolean {
@@ -330,7 +330,7 @@ export function createOidcProvider(options: OidcProviderOptions): LoginProvider 
     const uri = redirectUri(request.facts, context.publicOrigins);
     const tx: Transaction = { verifier, nonce, rd, createdAt: request.now, redirectUri: uri };
     try {
-      const stored = await store.putOnce(`oidc-tx:${name}:${sha256(state)}`, JSON.stringify(tx), LOGIN_TRANSACTION_TTL_MS);
+      const stored = await store.putOnce(`oidc-tx:${name}:${storageKey(state)}`, JSON.stringify(tx), LOGIN_TRANSACTION_TTL_MS);
       // 256 random bits colliding means the randomness is broken: refuse to go on.
       if (!stored) return fail('GATEHOUSE_ERR_LOGIN_FAILED', request, 'state-collision');
     } catch {
@@ -380,7 +380,7 @@ export function createOidcProvider(options: OidcProviderOptions): LoginProvider 
     let text: string | undefined;
     try {
       // Taken, not read: a transaction serves one callback, whatever happens next.
-      text = await store.take(`oidc-tx:${name}:${sha256(state)}`);
+      text = await store.take(`oidc-tx:${name}:${storageKey(state)}`);
     } catch {
       return fail('GATEHOUSE_ERR_SESSION_STORE_UNAVAILABLE', request, 'store-unavailable', clearTx);
     }
@@ -498,7 +498,7 @@ export function createOidcProvider(options: OidcProviderOptions): LoginProvider 
     if (c === undefined) return { outcome: 'unavailable' };
     // One renewal per refresh token across all instances: with rotation, a second grant
     // with the same token would be refused and could revoke the grant (RFC 9700 §4.14.2).
-    const lockKey = `oidc-refresh:${name}:${sha256(refreshToken)}`;
+    const lockKey = `oidc-refresh:${name}:${storageKey(refreshToken)}`;
     let lock: string | undefined;
     try {
       lock = await store.acquireLock(lockKey, REFRESH_LOCK_TTL_MS);

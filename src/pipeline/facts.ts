@@ -35,7 +35,8 @@ const SINGLE = ['host', 'authorization', 'content-length'];
 
 // TRACE reflects the request (cookies, Authorization) back (XST); CONNECT opens tunnels.
 // Neither has a place behind an auth gateway.
-const REFUSED_METHODS = new Set(['TRACE', 'CONNECT', 'TRACK']);
+/** Methods never decided on (TRACE/TRACK echo credentials back; CONNECT opens a tunnel). */
+export const REFUSED_METHODS: ReadonlySet<string> = new Set(['TRACE', 'CONNECT', 'TRACK']);
 
 function refuse(code: ErrorCode, reason: string): FactsResult {
   return { ok: false, code, reason };

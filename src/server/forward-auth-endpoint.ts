@@ -8,6 +8,7 @@ import { originalFacts } from '../forward-auth/facts.js';
 import { decide } from '../pipeline/run.js';
 import type { RequestFacts } from '../pipeline/types.js';
 import type { RequestRecord } from './request-log.js';
+import { sendAnswer } from './send-answer.js';
 import type { ActiveConfig } from './runtime.js';
 
 export { isForwardAuthPath } from '../forward-auth/facts.js';
@@ -46,9 +47,5 @@ async function answerCheck(check: ForwardAuthCheck): Promise<ForwardAuthAnswer> 
 
 /** Answers one forward-auth check on `reply`. */
 export async function handleForwardAuth(reply: FastifyReply, check: ForwardAuthCheck): Promise<FastifyReply> {
-  const answer = await answerCheck(check);
-  for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
-  reply.code(answer.status);
-  if (answer.body === undefined) return reply.send();
-  return reply.type('application/json; charset=utf-8').send(answer.body);
+  return sendAnswer(reply, await answerCheck(check));
 }

@@ -7,6 +7,7 @@ import { errorAnswer } from '../pipeline/respond/deny.js';
 import type { RequestFacts } from '../pipeline/types.js';
 import type { LoginRouter } from '../login/router.js';
 import type { RequestRecord } from './request-log.js';
+import { sendAnswer } from './send-answer.js';
 
 /** Largest sign-in form body read (username, password, csrf, rd with room to spare). */
 export const MAX_FORM_BYTES = 16 * 1024;
@@ -44,9 +45,7 @@ export async function handleLogin(request: FastifyRequest, reply: FastifyReply, 
   const form = facts.method === 'POST' ? await readForm(request, reply) : undefined;
   if (form instanceof Error) {
     record.reason = form.message;
-    const refused = errorAnswer(form.message === 'form-too-large' ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_REQUEST_MALFORMED', request.id);
-    for (const [name, value] of Object.entries(refused.headers)) reply.header(name, value);
-    return reply.code(refused.status).type('application/json; charset=utf-8').send(refused.body);
+    return sendAnswer(reply, errorAnswer(form.message === 'form-too-large' ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_REQUEST_MALFORMED', request.id));
   }
   const { answer, endpoint } = await router.handle({ facts, ...(form ? { form } : {}), requestId: request.id, now: Date.now() });
   record.reason = answer.reason ? `${endpoint}:${answer.reason}` : endpoint;

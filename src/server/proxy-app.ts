@@ -23,6 +23,7 @@ import { internalAnswer } from './internal-endpoints.js';
 import { handleForwardAuth, isForwardAuthPath } from './forward-auth-endpoint.js';
 import { handleLogin } from './login-endpoint.js';
 import { writeRawAnswer } from './raw-answer.js';
+import { sendAnswer } from './send-answer.js';
 import { handleUpgrade } from './upgrade.js';
 import { rawRequestOf, type Runtime } from './runtime.js';
 
@@ -39,11 +40,6 @@ declare module 'fastify' {
 }
 
 const BODYLESS = new Set(['GET', 'HEAD']);
-
-function send(reply: FastifyReply, answer: HttpAnswer): FastifyReply {
-  for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
-  return reply.code(answer.status).type('application/json; charset=utf-8').send(answer.body);
-}
 
 /** Upstream failures → 502/504 with no identity data (security.md §10). */
 function upstreamErrorCode(error: unknown): ErrorCode {
@@ -125,7 +121,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       // Fastify's router refused the URL (e.g. invalid percent-encoding) before our hook ran.
       request.gatehouse = { started: performance.now(), requestId: request.id, outcome: 'refuse', reason: error.code };
       reply.header('x-request-id', request.id);
-      void send(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
+      void sendAnswer(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
     },
   });
 
@@ -161,7 +157,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     const built = buildFacts(rawRequestOf(request.raw, scheme), limits, config.trustedPeer);
     if (!built.ok) {
       record.reason = built.reason;
-      return send(reply, errorAnswer(built.code, request.id));
+      return sendAnswer(reply, errorAnswer(built.code, request.id));
     }
     record.facts = built.facts;
     if (isInternalPath(built.facts.path)) {
@@ -179,7 +175,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     record.active = active;
     if (decision.kind !== 'allow') {
       record.outcome = decision.kind === 'no-route' ? 'no-route' : 'deny';
-      return send(reply, denyAnswer(decision, request.id, built.facts));
+      return sendAnswer(reply, denyAnswer(decision, request.id, built.facts));
     }
     record.outcome = 'allow';
     // The decision is made: now, and only now, invite the body.
@@ -199,7 +195,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
     }
     const bodyTooLarge = error.code === 'GATEHOUSE_BODY_TOO_LARGE' || error.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
     if (!bodyTooLarge) log.error({ requestId: request.id, err: { type: error.name, code: error.code, message: error.message } }, 'internal error');
-    return send(reply, errorAnswer(bodyTooLarge ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_INTERNAL', request.id));
+    return sendAnswer(reply, errorAnswer(bodyTooLarge ? 'GATEHOUSE_ERR_REQUEST_BODY_TOO_LARGE' : 'GATEHOUSE_ERR_INTERNAL', request.id));
   });
 
   const forward = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -243,7 +239,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
           record.outcome = 'error';
           record.reason = code;
           if (!record.bodyTooLarge) metrics.upstreamErrors.inc({ route: route.name, code });
-          void send(rep as FastifyReply, errorAnswer(code, request.id));
+          void sendAnswer(rep as FastifyReply, errorAnswer(code, request.id));
         },
       });
     } catch (error) {
@@ -252,7 +248,7 @@ export async function createProxyApp(deps: ProxyDeps): Promise<FastifyInstance> 
       if ((error as { statusCode?: number }).statusCode !== 400) throw error;
       record.outcome = 'refuse';
       record.reason = 'upstream-url-refused';
-      return send(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
+      return sendAnswer(reply, errorAnswer('GATEHOUSE_ERR_REQUEST_BAD_TARGET', request.id));
     }
   };
 

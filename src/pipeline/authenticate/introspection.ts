@@ -10,8 +10,8 @@
 //   Outages are never cached. Concurrent requests with one token share one call.
 // - The token, the client secret and the endpoint's body never reach a result, an
 //   error or health() (security.md §13).
-import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
+import { isLoopbackHost } from '../../loopback.js';
 import type { ErrorCode } from '../../errors.js';
 import type { AuthResult, Authenticator, Identity, RequestFacts } from '../types.js';
 import { parseBearerToken } from './bearer.js';
@@ -65,13 +65,6 @@ function quotedString(s: string): string {
   return `"${s.replace(/["\\]/g, '\\$&')}"`;
 }
 
-function isLoopback(hostname: string): boolean {
-  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
-
 function checkEndpoint(name: string, endpoint: string): URL {
   // URL errors quote their input: the message must not carry a URL that may hold secrets.
   const url = URL.canParse(endpoint) ? new URL(endpoint) : undefined;
@@ -81,7 +74,7 @@ function checkEndpoint(name: string, endpoint: string): URL {
   }
   // RFC 7662 §4: the client secret and the tokens travel in this request; plain http is
   // only tolerable when it never leaves the host.
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
     throw new TypeError(`introspection authenticator ${name}: endpoint must be an https URL (http only on loopback)`);
   }
   return url;

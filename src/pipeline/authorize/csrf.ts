@@ -27,20 +27,28 @@ export function isSameOrigin(facts: RequestFacts, publicOrigins: readonly string
   if (site !== undefined) return site === 'same-origin' || site === 'none';
   const origin = single(facts.headers.origin);
   if (origin === undefined || origin === 'null') return false;
-  const own = publicOrigins.length > 0 ? publicOrigins : [`${facts.scheme}://${facts.authority}`];
-  return own.includes(origin.toLowerCase());
+  return ownOrigins(facts, publicOrigins).includes(origin.toLowerCase());
+}
+
+/** The origins that count as ours: publicUrl's, or without it the one the request was sent to. */
+function ownOrigins(facts: RequestFacts, publicOrigins: readonly string[]): readonly string[] {
+  return publicOrigins.length > 0 ? publicOrigins : [`${facts.scheme}://${facts.authority}`];
 }
 
 /**
- * True when the browser says the request came from elsewhere: Sec-Fetch-Site other than
- * same-origin/none, or an Origin that is not ours. Forms with their own CSRF token use
- * this as a second line; absent headers are not held against them (the token decides).
+ * Why the browser says the request came from elsewhere, if it does: Sec-Fetch-Site other
+ * than same-origin/none (a repeated header included), or an Origin that is not ours.
+ * Forms with their own CSRF token use this as a second line; absent headers are not held
+ * against them (the token decides).
  */
+export function crossSiteReason(facts: RequestFacts, publicOrigins: readonly string[]): 'csrf-cross-site' | 'csrf-foreign-origin' | undefined {
+  const site = facts.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return 'csrf-cross-site';
+  const origin = facts.headers.origin;
+  if (origin === undefined) return undefined;
+  return typeof origin === 'string' && ownOrigins(facts, publicOrigins).includes(origin.toLowerCase()) ? undefined : 'csrf-foreign-origin';
+}
+
 export function isCrossSite(facts: RequestFacts, publicOrigins: readonly string[]): boolean {
-  const site = single(facts.headers['sec-fetch-site']);
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
-  const origin = single(facts.headers.origin);
-  if (origin === undefined) return false;
-  const own = publicOrigins.length > 0 ? publicOrigins : [`${facts.scheme}://${facts.authority}`];
-  return !own.includes(origin.toLowerCase());
+  return crossSiteReason(facts, publicOrigins) !== undefined;
 }

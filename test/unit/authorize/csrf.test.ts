@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isCrossSite, isSameOrigin, needsSameOriginCheck } from '../../../src/pipeline/authorize/csrf.js';
+import { crossSiteReason, isCrossSite, isSameOrigin, needsSameOriginCheck } from '../../../src/pipeline/authorize/csrf.js';
 import type { RequestFacts } from '../../../src/pipeline/types.js';
 
 function facts(headers: Record<string, string | string[]>): RequestFacts {
@@ -44,4 +44,12 @@ t.test('isCrossSite: only explicit cross-site signals (forms carry their own tok
   t.equal(isCrossSite(facts({ origin: 'https://evil.example' }), origins), true);
   t.equal(isCrossSite(facts({ origin: 'null' }), origins), true);
   t.equal(isCrossSite(facts({ origin: 'https://app.example.com' }), []), false);
+});
+
+t.test('crossSiteReason names why (the sign-in form logs it)', async (t) => {
+  t.equal(crossSiteReason(facts({ 'sec-fetch-site': 'cross-site' }), origins), 'csrf-cross-site');
+  t.equal(crossSiteReason(facts({ 'sec-fetch-site': ['same-origin', 'cross-site'] }), origins), 'csrf-cross-site', 'a repeated header is not trusted');
+  t.equal(crossSiteReason(facts({ origin: 'https://evil.example' }), origins), 'csrf-foreign-origin');
+  t.equal(crossSiteReason(facts({ origin: ['https://app.example.com', 'https://evil.example'] }), origins), 'csrf-foreign-origin');
+  t.equal(crossSiteReason(facts({ 'sec-fetch-site': 'same-origin', origin: 'https://app.example.com' }), origins), undefined);
 });
