@@ -2,40 +2,15 @@
 // finish (with Connection: close), idle keep-alive connections do not hold the close,
 // WebSockets get a Close (1001) between two frames, and past the deadline what is left
 // is cut and counted. shutdown.test.ts does it to a real process with SIGTERM.
-import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import t from 'tap';
 import { request, Agent } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { closeFrame, createUpgradeTracker, FrameBoundary, GOING_AWAY } from '../../src/server/upgrade.js';
 import { startTestGateway } from '../helpers/gateway.js';
+import { startSlowUpstream } from '../helpers/slow-upstream.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** An upstream answering after `delayMs`, counting the requests it holds. */
-async function slowUpstream(delayMs: number): Promise<{ url: string; holding: () => number; close: () => Promise<void> }> {
-  let holding = 0;
-  const timers = new Set<NodeJS.Timeout>();
-  const server = http.createServer((req, res) => {
-    holding++;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      holding--;
-      res.end(`slow ${req.url}`);
-    }, delayMs);
-    timers.add(timer);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    holding: () => holding,
-    close: () => new Promise((r) => {
-      for (const timer of timers) clearTimeout(timer);
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
 
 const routes = (upstream: string, ws = 'echo'): string => `routes:
   - name: slow
@@ -53,7 +28,7 @@ const routes = (upstream: string, ws = 'echo'): string => `routes:
 `;
 
 t.test('in-flight requests finish, idle keep-alive connections do not wait, /readyz is 503 meanwhile', async (t) => {
-  const upstream = await slowUpstream(600);
+  const upstream = await startSlowUpstream(600);
   t.teardown(upstream.close);
   const gw = await startTestGateway(routes(upstream.url));
   const agent = new Agent({ keepAliveTimeout: 60_000 });
@@ -81,7 +56,7 @@ t.test('in-flight requests finish, idle keep-alive connections do not wait, /rea
 });
 
 t.test('past the deadline, what is left is cut and counted', async (t) => {
-  const upstream = await slowUpstream(5000);
+  const upstream = await startSlowUpstream(5000);
   t.teardown(upstream.close);
   const wsUpstream = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((r) => wsUpstream.once('listening', r));

@@ -3,14 +3,13 @@
 // drain, an idle keep-alive connection does not hold the exit, exit code 0. And past
 // shutdownTimeout: the rest is cut, a warning counts it, and the exit code is still 0.
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import t from 'tap';
 import { Agent, request } from 'undici';
+import { startSlowUpstream } from '../helpers/slow-upstream.js';
 
 interface Served {
   readonly child: ChildProcess;
@@ -44,30 +43,6 @@ async function serve(yaml: string): Promise<Served> {
   return { child, lines, proxy: line.proxy as string, admin: line.admin as string, exited };
 }
 
-async function slowUpstream(delayMs: number): Promise<{ url: string; holding: () => number; close: () => Promise<void> }> {
-  let holding = 0;
-  const timers = new Set<NodeJS.Timeout>();
-  const server = http.createServer((req, res) => {
-    holding++;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      holding--;
-      res.end(`done ${req.url}`);
-    }, delayMs);
-    timers.add(timer);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    holding: () => holding,
-    close: () => new Promise((r) => {
-      for (const timer of timers) clearTimeout(timer);
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
-
 const config = (upstream: string, shutdownTimeout: string): string => `listen: 127.0.0.1:0
 admin: { listen: "127.0.0.1:0" }
 shutdownTimeout: ${shutdownTimeout}
@@ -86,7 +61,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 t.test('SIGTERM during slow requests: all complete with 200, /readyz 503 meanwhile, exit 0', async (t) => {
   const DELAY = 2000;
-  const upstream = await slowUpstream(DELAY);
+  const upstream = await startSlowUpstream(DELAY, 'done');
   t.teardown(upstream.close);
   const gh = await serve(config(upstream.url, '20s'));
   t.teardown(() => gh.child.kill('SIGKILL'));
@@ -142,7 +117,7 @@ t.test('SIGTERM during slow requests: all complete with 200, /readyz 503 meanwhi
 });
 
 t.test('past shutdownTimeout the rest is cut: warned with the count, exit 0 all the same', async (t) => {
-  const upstream = await slowUpstream(15_000);
+  const upstream = await startSlowUpstream(15_000, 'done');
   t.teardown(upstream.close);
   const gh = await serve(config(upstream.url, '500ms'));
   t.teardown(() => gh.child.kill('SIGKILL'));
